@@ -24,10 +24,15 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
+import os
 import shutil
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Sequence
+from typing import Any, Iterator, Literal, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -302,8 +307,9 @@ class FaceAligner:
     def landmarks(self, image: np.ndarray, box: Box | Sequence[float] | None = None, *,
                   on_missing: Literal["fallback", "raise"] = "fallback",
                   source: str | None = None) -> np.ndarray:
-        """68 landmarks (x, y) in input coordinates; fitted on the upscaled image for sub-pixel
-        precision on small crops. Without ``box`` it detects, else uses the fallback box."""
+        """68 landmarks (x, y) in input coordinates, fitted on the upscaled image (sub-pixel
+        precision on 48 px crops). Without ``box`` it detects first; if that finds nothing it
+        uses the calibrated fallback box, or raises :class:`NoFaceError` with "raise"."""
         pts, _, _ = self._landmarks_and_box(image, box, on_missing=on_missing, source=source)
         if pts is None:  # pragma: no cover - only with on_missing="skip", not exposed here
             raise NoFaceError(_no_face_message(image, source))
@@ -312,6 +318,8 @@ class FaceAligner:
     def _landmarks_and_box(self, image: np.ndarray, box: Box | Sequence[float] | None, *,
                            on_missing: OnMissing, source: str | None,
                            ) -> tuple[np.ndarray | None, Box | None, bool]:
+        if on_missing not in ("fallback", "raise", "skip"):
+            raise ValueError(f"on_missing must be 'fallback', 'raise' or 'skip', got {on_missing!r}")
         gray = _to_gray(image)
         s = self._scale(gray)
         big = self._upscale(gray, s)
@@ -324,9 +332,6 @@ class FaceAligner:
                     raise NoFaceError(_no_face_message(image, source))
                 if on_missing == "skip":
                     return None, None, False
-                if on_missing != "fallback":
-                    raise ValueError(f"on_missing must be 'fallback', 'raise' or 'skip', "
-                                     f"got {on_missing!r}")
                 box = self.fallback_box_for(gray)
         box = Box(*(float(v) for v in box))
         return self._fit(big, s, box), box, detected
@@ -398,10 +403,35 @@ def _no_face_message(image: np.ndarray, source: str | None) -> str:
 _WORKER: FaceAligner | None = None
 
 
-def _init_worker(aligner: FaceAligner) -> None:
+def _init_worker(aligner: FaceAligner | None) -> None:
     global _WORKER
-    cv2.setNumThreads(1)  # one process per core already; avoid oversubscription
+    parent = mp.parent_process()
+    if aligner is not None and parent is not None:
+        # One process per core already. (Only safe in a spawned child: after a fork from a
+        # parent whose OpenCV pool is running, cv2.setNumThreads deadlocks.)
+        cv2.setNumThreads(1)
+        # Ctrl-C is the parent's business: it lets running chunks finish and saves them.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # If the parent is killed outright, exit instead of waiting on the queue forever.
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
     _WORKER = aligner
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while chunks run, so finished chunks still get saved."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _measure_chunk(args: tuple[int, np.ndarray, tuple[float, ...], str]) -> tuple[int, dict]:
@@ -434,13 +464,20 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 def compute_alignment(images: np.ndarray, workers: int = 2, progress: bool = True, *,
                       aligner: FaceAligner | None = None, calibrate: bool = True,
                       on_missing: Literal["fallback", "skip"] = "fallback",
-                      chunk_size: int = 500, _chunk_dir: Path | None = None) -> AlignmentTable:
+                      chunk_size: int = 500, start_method: str = "spawn",
+                      _chunk_dir: Path | None = None) -> AlignmentTable:
     """Measure eye alignment for every image (N, H, W) uint8, in parallel across ``workers``.
 
     First calibrates the fallback box on a sample (see :meth:`FaceAligner.calibrate`), then
     measures chunks in worker processes. With ``_chunk_dir`` (used by
     :func:`cached_alignment`) every finished chunk is saved, and existing chunks are reused,
     so an interrupted run resumes where it stopped.
+
+    Workers are *spawned* (fresh interpreters): forking a parent whose OpenCV or TensorFlow
+    thread pools are running deadlocks the children. So, as with any spawn-based
+    multiprocessing, a script calling this must guard its entry point with
+    ``if __name__ == "__main__":`` (notebooks are fine); a worker that dies makes this raise
+    ``BrokenProcessPool`` instead of hanging.
     """
     from tqdm.auto import tqdm  # noqa: PLC0415 - only needed for batch runs
 
@@ -484,14 +521,25 @@ def compute_alignment(images: np.ndarray, workers: int = 2, progress: bool = Tru
             save_arrays(_chunk_dir / f"chunk_{k:05d}.npz", **arrays)
 
     with tqdm(total=n, initial=done_images, disable=not progress, unit="img",
-              desc="dlib alignment") as bar:
+              desc="dlib alignment") as bar, _sigterm_as_exit():
         if todo and workers > 1 and len(todo) > 1:
-            ctx = mp.get_context("spawn")  # safe even if TensorFlow/threads live in the parent
-            with ctx.Pool(min(workers, len(todo)), initializer=_init_worker,
-                          initargs=(aligner,)) as pool:
-                for k, arrays in pool.imap_unordered(_measure_chunk, todo):
+            ctx = mp.get_context(start_method)
+            pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx,
+                                       initializer=_init_worker, initargs=(aligner,))
+            futures: list = []
+            try:
+                futures = [pool.submit(_measure_chunk, job) for job in todo]
+                for fut in as_completed(futures):
+                    k, arrays = fut.result()
                     keep(k, arrays)
                     bar.update(len(arrays["angle_deg"]))
+            finally:  # on error or Ctrl-C: drop queued chunks, but save every finished one
+                pool.shutdown(wait=True, cancel_futures=True)
+                for fut in futures:
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        k, arrays = fut.result()
+                        if k not in parts:
+                            keep(k, arrays)
         else:
             _init_worker(aligner)
             try:
@@ -500,8 +548,7 @@ def compute_alignment(images: np.ndarray, workers: int = 2, progress: bool = Tru
                     keep(k, arrays)
                     bar.update(len(arrays["angle_deg"]))
             finally:
-                global _WORKER
-                _WORKER = None
+                _init_worker(None)
 
     fb = np.asarray(aligner.fallback_box, float)
     if n == 0:

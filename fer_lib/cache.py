@@ -38,8 +38,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(Path(path), json.dumps(obj, indent=1, default=_json_default).encode())
+def atomic_write_json(path: Path, obj: Any, indent: int | None = None) -> None:
+    """Compact by default: results files hold thousands of per-image predictions."""
+    atomic_write_bytes(Path(path), json.dumps(obj, indent=indent, default=_json_default).encode())
 
 
 def _json_default(o: Any) -> Any:
