@@ -92,7 +92,7 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        cfg: TrainConfig, workdir: Path, *, verbose: int = 2) -> dict:
+        cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = ()) -> dict:
     """Compile and train ``model``; returns history and timing. Restores the best val-loss weights."""
     import keras
 
@@ -113,6 +113,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.reduce_lr_patience,
                                                            factor=cfg.reduce_lr_factor, min_lr=1e-6))
     callbacks.append(keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True))
+    callbacks.extend(extra_callbacks)
     class_weight = None
     if cfg.class_weight:
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)

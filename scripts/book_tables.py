@@ -1,0 +1,523 @@
+"""Write the generated parts of the book's static pages into ``book/generated/``.
+
+Called by ``scripts/build_book.sh PROFILE`` before ``jupyter-book build``. Trains and executes
+nothing: it reads the experiment configs (``experiments/*.yaml``), the claims
+(``claims/claims.yaml``), the finished results (``results/<profile>/``) and the executed
+notebooks (``build/notebooks/<profile>/``), and writes Markdown fragments that the pages in
+``book/`` pull in with MyST ``{include}``, plus one figure:
+
+==============================  =================================================
+``profile.md``                  banner naming the profile (every static page)
+``protocols_table.md``          the five protocols side by side (book/protocols.md)
+``protocols_epochs.md``         epochs each experiment gets per profile
+``plausible_table.md``          each FER2013 accuracy claim against the anchors
+``plausible_accuracy.png``      the same as a figure
+``timings.md``                  hardware and run time per profile (book/reproduce.md)
+``notebooks_table.md``          papermill record of each executed notebook (book/status.md)
+``packages.md``                 package versions: runs, notebooks, book build (book/status.md)
+``build_info.json``             profile, commit and time of this build (for check_book.py)
+==============================  =================================================
+
+Usage: python scripts/book_tables.py --profile quick [--out book/generated]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from fer_lib import claims as fclaims  # noqa: E402
+from fer_lib import experiments as fexp  # noqa: E402
+from fer_lib import preprocess, stats  # noqa: E402
+
+PAPER_ORDER = ("wasey", "emotionnet", "lamichhane", "ozer", "xu")
+NOTEBOOK_ORDER = ("scoreboard", "wasey", "emotionnet", "lamichhane", "ozer", "xu", "data_audit")
+PROFILE_TEXT = {
+    "smoke": "a few hundred images and one epoch, to check that everything runs; its numbers mean nothing",
+    "quick": "full data, at most {max_epochs} epochs, one seed: an indication, not each paper's protocol",
+    "paper": "each paper's protocol (its epochs and settings) with seeds {seeds}",
+}
+
+# Literature anchors for FER2013 (7 classes, official Training / PublicTest / PrivateTest split).
+# These are published numbers of other work, cited on the page, not results of this project.
+ANCHORS = [
+    # (label, low, high, source)
+    ("Human accuracy (65 ± 5 %)", 0.60, 0.70,
+     "Goodfellow et al., *Challenges in Representation Learning: A report on three machine learning "
+     "contests*, ICONIP 2013"),
+    ("Kaggle 2013 winner (71.2 %)", 0.712, 0.712,
+     "Tang, *Deep Learning using Linear Support Vector Machines*, ICML 2013 Challenges in "
+     "Representation Learning workshop"),
+    ("VGG-type single models (72–73 %)", 0.72, 0.733,
+     "Pramerdorfer & Kampel, *Facial Expression Recognition using Convolutional Neural Networks: "
+     "State of the Art*, 2016 (72.7 %); Khaireddin & Chen, *Facial Emotion Recognition: State of the "
+     "Art Performance on FER2013*, 2021 (73.3 %)"),
+    ("Ensembles (about 75–77 %)", 0.75, 0.77,
+     "Pramerdorfer & Kampel 2016 (ensemble of 8 CNNs, 75.2 %); Pham, Vu & Tran, *Facial Expression "
+     "Recognition Using Residual Masking Network*, ICPR 2020 (ensemble, 76.8 %)"),
+]
+BEST_PUBLISHED = 0.77  # the top of the ensemble band above
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.{digits}f} %"
+
+
+def md_cell(text: object) -> str:
+    """Text safe inside a pipe-table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list[object]]) -> str:
+    out = ["| " + " | ".join(md_cell(h) for h in header) + " |",
+           "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def git_commit() -> tuple[str, bool]:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                                    text=True).stdout.strip())
+        return sha, dirty
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def profile_description(profile: str) -> str:
+    prof = fexp.PROFILES[profile]
+    return PROFILE_TEXT.get(profile, "").format(**{k: v for k, v in prof.items()}) or str(prof)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def load_papers() -> dict[str, dict]:
+    papers = fexp.list_papers()
+    order = [p for p in PAPER_ORDER if p in papers] + [p for p in papers if p not in PAPER_ORDER]
+    return {p: fexp.load_paper(p) for p in order}
+
+
+def load_results(profile: str) -> dict[str, list[dict]]:
+    """{experiment id: [run, ...]} of one profile (empty when nothing has run)."""
+    from fer_lib.runner import load_results as _load
+
+    return _load(profile)
+
+
+def result_profiles() -> list[str]:
+    from fer_lib.runner import RESULTS_DIR
+
+    found = {p.name for p in RESULTS_DIR.glob("*") if p.is_dir() and any(p.glob("*/*/seed*.json"))}
+    return [p for p in fexp.PROFILES if p in found] + sorted(found - set(fexp.PROFILES))
+
+
+def load_notebooks(nb_dir: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted(nb_dir.glob("*.ipynb")):
+        out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
+    return out
+
+
+# ----------------------------------------------------------------------------- profile banner
+
+def write_profile(out: Path, profile: str, nb_dir: Path, commit: str, dirty: bool, built: str) -> None:
+    kind = "warning" if profile == "smoke" else "note"
+    text = (f"```{{admonition}} Profile: {profile}\n:class: {kind} profile-banner\n"
+            f"This page was built from the **{profile}** profile ({profile_description(profile)}): results in "
+            f"`results/{profile}/`, executed notebooks in `{nb_dir.relative_to(REPO)}/`. Book built {built} "
+            f"from commit `{commit}`{' with uncommitted changes' if dirty else ''}.\n```\n")
+    (out / "profile.md").write_text(text, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- protocols
+
+def _split(spec: dict) -> str:
+    s = spec.get("split", {"kind": "official"})
+    if s["kind"] == "official":
+        return (f"official FER2013 Usage split; validation = stratified {100 * s.get('val_fraction', 0.1):g} % "
+                "of Training")
+    if s["kind"] == "stratified":
+        return "random stratified " + "/".join(f"{100 * f:g}" for f in s["fractions"]) + " train/val/test"
+    if s["kind"] == "subject_kfold":
+        return (f"subject-independent {s.get('k', 10)}-fold CV; validation = {100 * s.get('val_fraction', 0.1):g} % "
+                "of each training fold's subjects")
+    return str(s)
+
+
+def _test(spec: dict) -> str:
+    s = spec.get("split", {"kind": "official"})
+    if s["kind"] == "official":
+        return {"public": "PublicTest only", "private": "PrivateTest only",
+                "all": "PublicTest + PrivateTest"}.get(s.get("test", "all"), s.get("test"))
+    if s["kind"] == "stratified":
+        return f"random held-out {100 * s['fractions'][2]:g} % of the pool"
+    if s["kind"] == "subject_kfold":
+        return "each fold's held-out subjects, predictions pooled over folds"
+    return "?"
+
+
+def _pool(spec: dict) -> str:
+    if spec.get("dataset") == "ckplus":
+        txt = "CK+48, labelled sequences as clips"
+    else:
+        txt = {"all": "FER2013, all images", "directory": "FER2013, Training images only ('directory format')",
+               "csv": "FER2013 in the CSV schema, all rows ('CSV format')"}.get(spec.get("pool", "all"))
+    if spec.get("classes"):
+        txt += " — classes " + "/".join(spec["classes"])
+    return txt
+
+
+def _selection(spec: dict) -> str:
+    t = spec.get("train", {})
+    p = t.get("early_stopping_patience")
+    es = f"early stopping on val loss (patience {p})" if p else "no early stopping"
+    return es + "; best val-loss epoch restored"
+
+
+def _schedule(spec: dict) -> str:
+    t = spec.get("train", {})
+    if t.get("reduce_lr_patience"):
+        return f"ReduceLROnPlateau (patience {t['reduce_lr_patience']}, factor {t.get('reduce_lr_factor', 0.1):g})"
+    return "constant"
+
+
+def _augmentation(spec: dict) -> str:
+    a = spec.get("augmentation")
+    if not a:
+        return "none"
+    params = preprocess.AUGMENTATION_PRESETS[a] if isinstance(a, str) else a
+    names = {"flip": lambda v: "horizontal flip", "rotation_deg": lambda v: f"rotation ±{v:g}°",
+             "shift": lambda v: f"shift {100 * v:g} %", "zoom": lambda v: f"zoom {100 * v:g} %",
+             "shear": lambda v: f"shear {v:g}", "brightness": lambda v: f"brightness ±{v:g}",
+             "contrast": lambda v: f"contrast ±{v:g}", "noise": lambda v: f"Gaussian noise σ {v:g}"}
+    parts = [names[k](v) for k, v in params.items() if v]
+    return (f"`{a}`: " if isinstance(a, str) else "") + ", ".join(parts)
+
+
+def _preprocess(spec: dict) -> str:
+    steps = {"align": "dlib eye alignment", "clahe": "CLAHE"}
+    return " + ".join(steps.get(s, s) for s in spec.get("preprocess", [])) or "none"
+
+
+def _input(spec: dict) -> str:
+    return {"gray01": "grey, [0, 1]", "rgb255": "grey as RGB, 0–255", "volume01": "1-frame clip, [0, 1]",
+            "clip01": "3-frame clip, [0, 1]"}.get(spec.get("input", "gray01"), spec.get("input"))
+
+
+def _train(key: str, fmt=str):
+    return lambda spec: fmt(spec.get("train", {}).get(key, "–"))
+
+
+ROWS = [
+    ("Data", _pool),
+    ("Split", _split),
+    ("Test set", _test),
+    ("Model selection", _selection),
+    ("Epochs (paper protocol)", _train("epochs")),
+    ("Batch size", _train("batch_size")),
+    ("Optimiser, learning rate", lambda s: f"{s.get('train', {}).get('optimizer', 'adam')}, "
+                                           f"{s.get('train', {}).get('learning_rate', '–'):g}"),
+    ("Learning-rate schedule", _schedule),
+    ("Class weights", lambda s: "yes" if s.get("train", {}).get("class_weight") else "no"),
+    ("Preprocessing", _preprocess),
+    ("Augmentation", _augmentation),
+    ("Model input", _input),
+]
+
+
+def _grouped(exps: list, fn) -> str:
+    """One value when every experiment agrees, else each value with the experiments it applies to."""
+    groups: dict[str, list[str]] = {}
+    for e in exps:
+        groups.setdefault(fn(e.spec), []).append(e.name)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return "; ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
+
+
+def write_protocols(out: Path, papers: dict[str, dict]) -> None:
+    exps = {p: fexp.experiments_for(p) for p in papers}
+    header = ["Setting"] + [p for p in papers]
+    rows = [[label] + [_grouped(exps[p], fn) for p in papers] for label, fn in ROWS]
+    rows.append(["Experiments"] + [", ".join(f"`{e.name}`" for e in exps[p]) for p in papers])
+    rows.append(["Assumptions (details the paper leaves out)"] + [str(len(cfg.get("assumptions", [])))
+                                                                 for cfg in papers.values()])
+    text = md_table(header, rows)
+    text += "\n" + "".join(f"- **{p}** — {cfg['title']}, `experiments/{p}.yaml`\n" for p, cfg in papers.items())
+    (out / "protocols_table.md").write_text(text, encoding="utf-8")
+
+    prof_names = list(fexp.PROFILES)
+    header = ["Experiment", "Model", "Description"] + [f"epochs ({p})" for p in prof_names] + \
+             [f"seeds ({p})" for p in prof_names]
+    rows = []
+    for p in papers:
+        for e in exps[p]:
+            rows.append([f"`{e.id}`", f"`{e.spec['model']}`", e.spec.get("description", "")]
+                        + [fexp.train_config(e, pr).epochs for pr in prof_names]
+                        + [len(fexp.PROFILES[pr]["seeds"]) for pr in prof_names])
+    caps = {k: v for k, v in fexp.PROFILES["smoke"].items() if k.startswith("max_")}
+    note = ("\nThe smoke profile also caps the data: " + ", ".join(f"{k.removeprefix('max_')} ≤ {v}"
+                                                                    for k, v in caps.items()) + ".\n") if caps else ""
+    (out / "protocols_epochs.md").write_text(md_table(header, rows) + note, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- plausible accuracy
+
+def _zone(acc: float) -> str:
+    if acc < 0.60:
+        return "below the human range"
+    if acc <= 0.70:
+        return "within the human range (65 ± 5 %)"
+    if acc <= 0.733:
+        return "at the level of the Kaggle winner and single VGG-type models"
+    if acc <= BEST_PUBLISHED:
+        return "at the level of published ensembles"
+    return f"above every published FER2013 result (best ≈ {100 * BEST_PUBLISHED:.0f} %)"
+
+
+def _measured(runs: list[dict] | None, metric: str = "accuracy") -> tuple[float, tuple[float, float]] | None:
+    if not runs:
+        return None
+    if metric != "accuracy":
+        return None
+    correct = [np.argmax(np.asarray(r["test"]["proba"]), 1) == np.asarray(r["test"]["y_true"]) for r in runs]
+    lens = {len(c) for c in correct}
+    mean = float(np.mean([c.mean() for c in correct]))
+    if len(lens) != 1:
+        return mean, (float("nan"), float("nan"))
+    return mean, stats.combined_ci(correct)
+
+
+def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: dict[str, list[dict]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    claims = fclaims.load_claims()
+    specs = {e.id: e.spec for p in papers for e in fexp.experiments_for(p)}
+    rows, points, other = [], [], []
+    for c in claims:
+        if c.kind != "value" or c.metric != "accuracy":
+            continue
+        spec = specs[c.experiment]
+        comparable = spec.get("dataset", "fer2013") == "fer2013" and not spec.get("classes")
+        if not comparable:
+            other.append(c)
+            continue
+        m = _measured(results.get(c.experiment))
+        rows.append([c.paper, f"`{c.id}`", c.section, pct(c.value), _zone(c.value), f"`{c.experiment}`",
+                     "not run in this profile" if m is None else f"{pct(m[0])} [{pct(m[1][0])}, {pct(m[1][1])}]"])
+        points.append((c, m))
+    refs = [c for c in claims if c.kind == "reference"]
+    bare = [c for c in claims if c.kind == "comparison" and any((x or "").startswith("reference:") for x in (c.a, c.b))]
+
+    text = md_table(["Paper", "Claim", "Section", "Claimed accuracy", "Where it falls",
+                     "Our experiment", f"Measured ({profile}), 95 % CI"], rows)
+    if other:
+        text += ("\nNot on this scale (another data set or fewer classes): "
+                 + "; ".join(f"`{c.id}` {pct(c.value)} on `{c.experiment}`"
+                             f"{' (classes ' + '/'.join(specs[c.experiment]['classes']) + ')' if specs[c.experiment].get('classes') else ''}"
+                             for c in other) + ".\n")
+    if bare:
+        text += ("\nClaims measured against an anchor rather than a number: "
+                 + "; ".join(f"`{c.id}` ({c.a} better than {c.b})" for c in bare) + ".\n")
+    papers_without = [p for p in papers if p not in {c.paper for c, _ in points}]
+    if papers_without:
+        text += ("\nPapers that state no FER2013 accuracy figure: " + ", ".join(papers_without)
+                 + " — their claims are comparisons or directions only.\n")
+    if refs:
+        text += "\n" + md_table(["Quoted by", "Claim", "Result quoted", "Accuracy"],
+                                [[c.paper, f"`{c.id}`", c.label or "", pct(c.value, 2)
+                                  + (f" ± {pct(c.spread, 0)}" if c.spread else "")] for c in refs])
+    (out / "plausible_table.md").write_text(text, encoding="utf-8")
+
+    # figure: anchors as bands / lines, claims as diamonds, our measurements as dots with CI
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * (len(points) + len(refs)) + 2.2))
+    colors = ["#c7e9c0", "#6baed6", "#fdae6b", "#9e9ac8"]
+    for (label, lo, hi, _), col in zip(ANCHORS, colors):
+        if hi > lo:
+            ax.axvspan(100 * lo, 100 * hi, color=col, alpha=0.45, label=label)
+        else:
+            ax.axvline(100 * lo, color=col, lw=2.5, label=label)
+    ylabels = []
+    for i, (c, m) in enumerate(points):
+        ax.plot(100 * c.value, i, "D", color="crimson", ms=7, label="claimed" if i == 0 else None)
+        if m is not None:
+            lo, hi = m[1]
+            ax.errorbar(100 * m[0], i, xerr=None if np.isnan(lo) else [[100 * (m[0] - lo)], [100 * (hi - m[0])]],
+                        fmt="o", color="black", ms=5, capsize=3,
+                        label=f"measured ({profile})" if not any(p[1] for p in points[:i]) else None)
+        ylabels.append(f"{c.id}")
+    for j, c in enumerate(refs):
+        y = len(points) + j
+        ax.plot(100 * c.value, y, "s", color="grey", ms=5, label="quoted by Xu (literature table)" if j == 0 else None)
+        ylabels.append(f"{c.label or c.id}")
+    ax.set_yticks(range(len(ylabels)), ylabels, fontsize=8)
+    ax.invert_yaxis()
+    allx = [100 * c.value for c, _ in points] + [100 * c.value for c in refs] + [55, 80]
+    allx += [100 * m[0] for _, m in points if m is not None]
+    ax.set_xlim(min(allx) - 3, max(allx) + 3)
+    ax.set_xlabel("FER2013 7-class test accuracy (%)")
+    ax.set_title(f"Claimed FER2013 accuracies against literature anchors (profile: {profile})", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(out / "plausible_accuracy.png", dpi=110)
+    plt.close(fig)
+
+    anchors = md_table(["Anchor", "Accuracy", "Source"],
+                       [[a[0].split(" (")[0], pct(a[1]) if a[1] == a[2] else f"{pct(a[1])} – {pct(a[2])}", a[3]]
+                        for a in ANCHORS])
+    (out / "plausible_anchors.md").write_text(anchors, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- timings and status
+
+def _hms(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def write_timings(out: Path, papers: dict[str, dict]) -> None:
+    profiles = result_profiles()
+    rows, per_paper = [], []
+    for prof in profiles:
+        res = load_results(prof)
+        runs = [r for rs in res.values() for r in rs]
+        devices = sorted({r["provenance"].get("device", "?") for r in runs})
+        wall = sum(r["timing"]["wall_s"] for r in runs)
+        finished = sorted(r["provenance"].get("finished", "") for r in runs)
+        expected = len(fexp.PROFILES[prof]["seeds"]) * sum(len(cfg["experiments"]) for cfg in papers.values()) \
+            if prof in fexp.PROFILES else None
+        rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
+                     "; ".join(devices), _hms(wall), f"{finished[0][:16]} … {finished[-1][:16]}" if finished else "–"])
+        by_paper: dict[str, float] = defaultdict(float)
+        by_paper_n: dict[str, int] = defaultdict(int)
+        for r in runs:
+            by_paper[r["paper"]] += r["timing"]["wall_s"]
+            by_paper_n[r["paper"]] += 1
+        for p in papers:
+            if by_paper_n[p]:
+                per_paper.append([prof, p, by_paper_n[p], _hms(by_paper[p])])
+    if not rows:
+        text = ("No finished runs yet under `results/`: after a run, this table gives the hardware and the "
+                "time each profile took.\n")
+    else:
+        text = md_table(["Profile", "Runs finished", "Experiments", "Device(s)", "Training + evaluation time "
+                         "(sum over runs)", "Finished (UTC)"], rows)
+        text += "\n" + md_table(["Profile", "Paper", "Runs", "Time (sum over runs)"], per_paper)
+    nb_rows = []
+    for prof in fexp.PROFILES:
+        nbs = load_notebooks(REPO / "build" / "notebooks" / prof)
+        if nbs:
+            dur = sum((nb.get("metadata", {}).get("papermill", {}).get("duration") or 0) for nb in nbs.values())
+            nb_rows.append([prof, len(nbs), _hms(dur)])
+    if nb_rows:
+        text += "\n" + md_table(["Profile", "Executed notebooks", "Notebook execution time (sum)"], nb_rows)
+    (out / "timings.md").write_text(text, encoding="utf-8")
+
+
+def write_notebook_status(out: Path, profile: str, nb_dir: Path, notebooks: dict[str, dict]) -> None:
+    names = [n for n in NOTEBOOK_ORDER if n in notebooks] + sorted(set(notebooks) - set(NOTEBOOK_ORDER))
+    rows = []
+    for n in names:
+        pm = notebooks[n].get("metadata", {}).get("papermill", {})
+        params = pm.get("parameters", {})
+        status = "failed" if pm.get("exception") else ("ok" if pm.get("end_time") else "not run by papermill")
+        link = f"{{doc}}`{n} </book/generated/{n}>`" if n in NOTEBOOK_ORDER else n
+        rows.append([link, params.get("profile", "–"), (pm.get("start_time") or "–")[:19],
+                     (pm.get("end_time") or "–")[:19], _hms(pm["duration"]) if pm.get("duration") else "–",
+                     status, ", ".join(f"{k}={v}" for k, v in params.items() if k != "profile") or "–"])
+    text = md_table(["Notebook", "Profile", "Started (UTC)", "Ended (UTC)", "Duration", "Status",
+                     "Other parameters"], rows)
+    if not rows:
+        text = f"No executed notebooks in `{nb_dir.relative_to(REPO)}/`.\n"
+    (out / "notebooks_table.md").write_text(text, encoding="utf-8")
+
+
+def write_packages(out: Path, profile: str, notebooks: dict[str, dict]) -> None:
+    res = load_results(profile)
+    runs = [r for rs in res.values() for r in rs]
+    versions: dict[str, set[str]] = defaultdict(set)
+    backends, devices = set(), set()
+    for r in runs:
+        for k, v in r["provenance"].get("packages", {}).items():
+            versions[k].add(v)
+        backends.add(r["provenance"].get("backend", "?"))
+        devices.add(r["provenance"].get("device", "?"))
+    text = ""
+    if runs:
+        text += f"**Training runs** ({len(runs)} runs of profile `{profile}`; backend {', '.join(sorted(backends))}; " \
+                f"device {'; '.join(sorted(devices))}):\n\n"
+        text += md_table(["Package", "Version(s)"], [[k, ", ".join(sorted(v))] for k, v in versions.items()])
+    else:
+        text += f"**Training runs:** no finished runs under `results/{profile}/`.\n"
+    kernels = {(nb.get("metadata", {}).get("kernelspec", {}).get("name", "?"),
+                nb.get("metadata", {}).get("language_info", {}).get("version", "?")) for nb in notebooks.values()}
+    text += "\n**Notebook kernels:** " + "; ".join(f"`{k}` (Python {v})" for k, v in sorted(kernels)) + "\n"
+    pm = sorted({nb.get("metadata", {}).get("papermill", {}).get("version", "?") for nb in notebooks.values()})
+    text += f"executed with papermill {', '.join(pm)}.\n"
+    book = ["jupyter-book", "sphinx", "myst-nb", "myst-parser", "sphinx-book-theme", "nbformat", "matplotlib",
+            "pandas", "numpy"]
+    vers = []
+    for p in book:
+        try:
+            vers.append([p, metadata.version(p)])
+        except metadata.PackageNotFoundError:
+            vers.append([p, "not installed"])
+    text += f"\n**Book build** (Python {platform.python_version()}):\n\n" + md_table(["Package", "Version"], vers)
+    (out / "packages.md").write_text(text, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", required=True, choices=sorted(fexp.PROFILES))
+    ap.add_argument("--out", type=Path, default=REPO / "book" / "generated")
+    ap.add_argument("--notebooks", type=Path, default=None,
+                    help="executed notebooks (default build/notebooks/<profile>)")
+    args = ap.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    nb_dir = (args.notebooks or REPO / "build" / "notebooks" / args.profile).resolve()
+    commit, dirty = git_commit()
+    built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    papers = load_papers()
+    results = load_results(args.profile)
+    notebooks = load_notebooks(nb_dir)
+
+    write_profile(out, args.profile, nb_dir, commit, dirty, built)
+    write_protocols(out, papers)
+    write_plausible(out, args.profile, papers, results)
+    write_timings(out, papers)
+    write_notebook_status(out, args.profile, nb_dir, notebooks)
+    write_packages(out, args.profile, notebooks)
+    (out / "build_info.json").write_text(json.dumps(
+        {"profile": args.profile, "commit": commit, "dirty": dirty, "built": built,
+         "notebooks": sorted(notebooks), "runs": sum(len(v) for v in results.values())}, indent=1) + "\n")
+    print(f"[book_tables] wrote {len(list(out.glob('*.md')))} fragments and 1 figure to {out.relative_to(REPO)}/ "
+          f"(profile {args.profile}, {sum(len(v) for v in results.values())} runs, {len(notebooks)} notebooks)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The runner on a tiny real slice: results JSON with provenance, skip, resume, determinism."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fer_lib import experiments, runner
+from fer_lib.train import TrainConfig, fit, read_history, set_determinism
+
+
+@pytest.fixture()
+def isolated(tmp_path, monkeypatch, tmp_cache, fer_root, ck_root):
+    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(runner, "WORK_DIR", tmp_path / "work")
+    monkeypatch.setenv("FER2013_PATH", str(fer_root))
+    monkeypatch.setenv("CKPLUS_PATH", str(ck_root))
+    monkeypatch.setitem(experiments.PROFILES, "tiny", {"seeds": [0], "epochs": 2, "max_train": 120,
+                                                       "max_val": 40, "max_test": 60, "max_folds": 1})
+    return tmp_path
+
+
+def test_run_writes_result_with_provenance_and_skips_when_done(isolated):
+    job = runner.jobs_for(["ozer"], "tiny", ["csv-cnn_lstm"])[0]
+    path = runner.run_job(job, verbose=0)
+    r = json.loads(path.read_text())
+    assert r["experiment"] == "ozer/csv-cnn_lstm" and r["sizes"] == {"train": 120, "val": 40, "test": 60}
+    assert r["params"] == 232_967 and len(r["history"]["epoch"]) == 2
+    for key in ("commit", "data_hash", "seed", "profile", "device", "packages", "backend"):
+        assert key in r["provenance"]
+    assert len(r["test"]["proba"]) == 60 and 0 <= r["metrics"]["accuracy"] <= 1
+    mtime = path.stat().st_mtime_ns
+    runner.run_job(job, verbose=0)
+    assert path.stat().st_mtime_ns == mtime  # finished runs are skipped
+    assert not job.work_path.exists()  # the work folder is cleaned once the result is safe
+
+
+def test_same_seed_same_metrics(isolated):
+    job = runner.jobs_for(["xu"], "tiny", ["rnn_lstm"])[0]
+    first = json.loads(runner.run_job(job, verbose=0).read_text())
+    job.result_path.unlink()
+    second = json.loads(runner.run_job(job, verbose=0).read_text())
+    assert first["test"]["proba"] == second["test"]["proba"]
+    assert first["history"]["loss"] == second["history"]["loss"]
+
+
+def test_killed_run_resumes_from_last_epoch(tmp_path):
+    import keras
+
+    from fer_lib.models import create_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 48, 48, 1), dtype=np.float32), rng.integers(0, 7, 64)
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    set_determinism(0)
+    cfg = TrainConfig(epochs=4, batch_size=32)
+    with pytest.raises(KeyboardInterrupt):  # interrupted after the second epoch, as a kill would
+        fit(create_model("xu_rnn_lstm", units=8), x, y, x[:16], y[:16], cfg, tmp_path, verbose=0,
+            extra_callbacks=(Kill(),))
+    assert read_history(tmp_path / "epochs.jsonl")["epoch"] == [1, 2]
+    out = fit(create_model("xu_rnn_lstm", units=8), x, y, x[:16], y[:16], cfg, tmp_path, verbose=0)
+    assert out["history"]["epoch"] == [1, 2, 3, 4]  # only epochs 3 and 4 were trained again
+    assert out["epochs_run"] == 4
+
+
+def test_ck_kfold_run_pools_folds(isolated):
+    job = runner.jobs_for(["emotionnet"], "tiny", ["ck_no_lstm"])[0]
+    r = json.loads(runner.run_job(job, verbose=0).read_text())
+    assert r["config"]["split"]["kind"] == "subject_kfold"
+    assert r["sizes"]["test"] == len(r["test"]["ids"]) and all(i.startswith("S") for i in r["test"]["ids"])
+
+
+def test_unknown_parameters_are_rejected(tmp_path):
+    (tmp_path / "bad.yaml").write_text("paper: bad\nexperiments:\n  a: {model: xu_cnn, epochz: 3}\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: experiment 'a' has unknown key\(s\) \['epochz'\]"):
+        experiments.load_paper("bad", tmp_path)
+    with pytest.raises(ValueError, match="unknown training parameter"):
+        TrainConfig.from_dict({"epochs": 1, "lr": 0.1})
+    with pytest.raises(ValueError, match="unknown profile"):
+        runner.jobs_for(["ozer"], "huge")
+
+
+def test_every_config_is_valid():
+    for paper in experiments.list_papers():
+        assert experiments.experiments_for(paper)
