@@ -42,7 +42,17 @@ from fer_lib import experiments as fexp  # noqa: E402
 from fer_lib import preprocess, stats  # noqa: E402
 
 PAPER_ORDER = ("wasey", "emotionnet", "lamichhane", "ozer", "xu")
-NOTEBOOK_ORDER = ("scoreboard", "wasey", "emotionnet", "lamichhane", "ozer", "xu", "data_audit")
+
+
+def toc_notebooks() -> tuple[str, ...]:
+    """Names of the generated notebooks the book's _toc.yml lists, in order."""
+    import re
+
+    toc = (REPO / "_toc.yml").read_text(encoding="utf-8")
+    return tuple(re.findall(r"book/generated/([A-Za-z0-9_.-]+?)(?:\.ipynb)?\s*$", toc, flags=re.M))
+
+
+NOTEBOOK_ORDER = toc_notebooks()
 PROFILE_TEXT = {
     "smoke": "a few hundred images and one epoch, to check that everything runs; its numbers mean nothing",
     "quick": "full data, at most {max_epochs} epochs, one seed: an indication, not each paper's protocol",
@@ -97,6 +107,13 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", True
 
 
+def _rel(p: Path) -> str:
+    try:
+        return str(p.relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
 def profile_description(profile: str) -> str:
     prof = fexp.PROFILES[profile]
     return PROFILE_TEXT.get(profile, "").format(**{k: v for k, v in prof.items()}) or str(prof)
@@ -137,7 +154,7 @@ def write_profile(out: Path, profile: str, nb_dir: Path, commit: str, dirty: boo
     kind = "warning" if profile == "smoke" else "note"
     text = (f"```{{admonition}} Profile: {profile}\n:class: {kind} profile-banner\n"
             f"This page was built from the **{profile}** profile ({profile_description(profile)}): results in "
-            f"`results/{profile}/`, executed notebooks in `{nb_dir.relative_to(REPO)}/`. Book built {built} "
+            f"`results/{profile}/`, executed notebooks in `{_rel(nb_dir)}/`. Book built {built} "
             f"from commit `{commit}`{' with uncommitted changes' if dirty else ''}.\n```\n")
     (out / "profile.md").write_text(text, encoding="utf-8")
 
@@ -346,7 +363,7 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
     (out / "plausible_table.md").write_text(text, encoding="utf-8")
 
     # figure: anchors as bands / lines, claims as diamonds, our measurements as dots with CI
-    fig, ax = plt.subplots(figsize=(8.5, 0.5 * (len(points) + len(refs)) + 2.2))
+    fig, ax = plt.subplots(figsize=(8.5, 0.3 * (len(points) + len(refs)) + 2.0))
     colors = ["#c7e9c0", "#6baed6", "#fdae6b", "#9e9ac8"]
     for (label, lo, hi, _), col in zip(ANCHORS, colors):
         if hi > lo:
@@ -366,6 +383,8 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
         y = len(points) + j
         ax.plot(100 * c.value, y, "s", color="grey", ms=5, label="quoted by Xu (literature table)" if j == 0 else None)
         ylabels.append(f"{c.label or c.id}")
+    if points and refs:
+        ax.axhline(len(points) - 0.5, color="grey", lw=0.8, ls=":")
     ax.set_yticks(range(len(ylabels)), ylabels, fontsize=8)
     ax.invert_yaxis()
     allx = [100 * c.value for c, _ in points] + [100 * c.value for c in refs] + [55, 80]
@@ -449,7 +468,7 @@ def write_notebook_status(out: Path, profile: str, nb_dir: Path, notebooks: dict
     text = md_table(["Notebook", "Profile", "Started (UTC)", "Ended (UTC)", "Duration", "Status",
                      "Other parameters"], rows)
     if not rows:
-        text = f"No executed notebooks in `{nb_dir.relative_to(REPO)}/`.\n"
+        text = f"No executed notebooks in `{nb_dir}/`.\n"
     (out / "notebooks_table.md").write_text(text, encoding="utf-8")
 
 
@@ -514,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "build_info.json").write_text(json.dumps(
         {"profile": args.profile, "commit": commit, "dirty": dirty, "built": built,
          "notebooks": sorted(notebooks), "runs": sum(len(v) for v in results.values())}, indent=1) + "\n")
-    print(f"[book_tables] wrote {len(list(out.glob('*.md')))} fragments and 1 figure to {out.relative_to(REPO)}/ "
+    print(f"[book_tables] wrote {len(list(out.glob('*.md')))} fragments and 1 figure to {out}/ "
           f"(profile {args.profile}, {sum(len(v) for v in results.values())} runs, {len(notebooks)} notebooks)")
     return 0
 

@@ -1,0 +1,182 @@
+"""Command line: ``fer <command>`` (or ``python -m fer_lib``). Run ``fer -h`` for the list."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from fer_lib.experiments import PROFILES, DataPaths, list_papers
+
+
+def _paths(args) -> DataPaths:
+    p = DataPaths.from_env()
+    if getattr(args, "fer2013", None):
+        p.fer2013 = Path(args.fer2013).expanduser()
+    if getattr(args, "ckplus", None):
+        p.ckplus = Path(args.ckplus).expanduser()
+    if getattr(args, "fer2013_csv", None):
+        p.fer2013_csv = Path(args.fer2013_csv).expanduser()
+    return p
+
+
+def cmd_audit(args) -> int:
+    """Class counts per usage, sizes and content hashes: check a download before training."""
+    from collections import Counter
+
+    from fer_lib import data
+
+    paths = _paths(args)
+    t = time.perf_counter()
+    ds = data.load_fer2013(paths.fer2013_csv or paths.fer2013)
+    print(f"FER2013 {ds.source}: {len(ds)} images, data hash {ds.source_hash}, loaded in {time.perf_counter() - t:.2f} s")
+    for usage in sorted(set(ds.usage)):
+        sub = ds.subset(ds.usage == usage)
+        print(f"  {usage:12s} {len(sub):6d}  " + "  ".join(f"{k} {v}" for k, v in sub.class_counts().items()))
+    if paths.ckplus.exists():
+        ck = data.load_ckplus(paths.ckplus)
+        print(f"CK+48 {ck.source}: {len(ck)} images, {len(set(ck.subject.tolist()))} subjects, "
+              f"{len(set(zip(ck.subject.tolist(), ck.sequence.tolist())))} sequences, data hash {ck.source_hash}")
+        print("  " + "  ".join(f"{k} {v}" for k, v in ck.class_counts().items()))
+    dup = Counter(map(bytes, ds.images.reshape(len(ds), -1)))
+    print(f"exact duplicate images in FER2013: {sum(c - 1 for c in dup.values() if c > 1)}")
+    return 0
+
+
+def cmd_to_csv(args) -> int:
+    """Write the Kaggle fer2013.csv schema from the image folders (pixels carry JPEG rounding)."""
+    from fer_lib import data
+
+    ds = data.load_fer2013(_paths(args).fer2013)
+    out = data.write_fer2013_csv(ds, args.out)
+    print(f"wrote {len(ds)} rows to {out}")
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    """One portable file of a dataset, to carry it to a machine that lacks the source."""
+    from fer_lib import data
+
+    paths = _paths(args)
+    if args.dataset == "ckplus":
+        ds, root = data.load_ckplus(paths.ckplus), None
+    else:
+        ds = data.load_fer2013(paths.fer2013)
+        root = paths.fer2013 if paths.fer2013.is_dir() else None
+    out = data.save_bundle(ds, args.out, raw_files_root=root)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, data hash {ds.source_hash})")
+    return 0
+
+
+def cmd_align(args) -> int:
+    """Align every image of FER2013 once (cached); prints the detection rate and the time."""
+    from fer_lib import align, cache, data
+
+    ds = data.load_fer2013(_paths(args).fer2013)
+    t = time.perf_counter()
+    table = align.cached_alignment(ds.images, cache.hash_arrays(ds.images), workers=args.workers)
+    print(f"aligned {len(ds)} images in {time.perf_counter() - t:.1f} s; "
+          f"detection rate {align.detection_rate(table):.1%}; {table.counts()}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Train and evaluate experiments (finished runs are skipped, killed runs resume)."""
+    import os
+
+    from fer_lib.runner import jobs_for, run_jobs
+
+    paths = _paths(args)
+    os.environ["FER2013_PATH"] = str(paths.fer2013)
+    os.environ["CKPLUS_PATH"] = str(paths.ckplus)
+    if paths.fer2013_csv:
+        os.environ["FER2013_CSV"] = str(paths.fer2013_csv)
+    papers = args.paper or list_papers()
+    jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
+    for p in run_jobs(jobs, workers=args.workers, verbose=0 if args.quiet else 2):
+        print(p)
+    return 0
+
+
+def cmd_results(args) -> int:
+    """A one-line summary per finished run."""
+    from fer_lib.runner import load_results
+
+    for exp, runs in sorted(load_results(args.profile).items()):
+        accs = [r["metrics"]["accuracy"] for r in runs]
+        print(f"{exp:32s} seeds {[r['seed'] for r in runs]}  accuracy "
+              + ", ".join(f"{a:.4f}" for a in accs) + f"  ({runs[0]['provenance']['device']})")
+    return 0
+
+
+def cmd_models(args) -> int:
+    """List the registered models, or print one model's Keras summary."""
+    from fer_lib import models
+
+    if args.name:
+        kw = json.loads(args.kwargs) if args.kwargs else {}
+        models.create_model(args.name, **kw).summary()
+    else:
+        print("\n".join(models.list_models()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fer", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(s):
+        s.add_argument("--fer2013", help="FER2013 folder (train/, test/), fer2013.csv or bundle; "
+                                          "default $FER2013_PATH or ../shared/datasets/fer2013")
+        s.add_argument("--ckplus", help="CK+48 folder; default $CKPLUS_PATH or ../shared/datasets/ckplus48")
+        s.add_argument("--fer2013-csv", help="the original Kaggle fer2013.csv, if you have it")
+
+    s = sub.add_parser("audit", help=cmd_audit.__doc__)
+    data_args(s)
+    s.set_defaults(fn=cmd_audit)
+    s = sub.add_parser("to-csv", help=cmd_to_csv.__doc__)
+    data_args(s)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_to_csv)
+    s = sub.add_parser("bundle", help=cmd_bundle.__doc__)
+    data_args(s)
+    s.add_argument("--dataset", choices=["fer2013", "ckplus"], default="fer2013")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_bundle)
+    s = sub.add_parser("align", help=cmd_align.__doc__)
+    data_args(s)
+    s.add_argument("--workers", type=int, default=2)
+    s.set_defaults(fn=cmd_align)
+    s = sub.add_parser("run", help=cmd_run.__doc__)
+    data_args(s)
+    s.add_argument("--paper", nargs="*", choices=list_papers(), help="default: all papers")
+    s.add_argument("--experiment", nargs="*", help="experiment names within one paper")
+    s.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    s.add_argument("--seeds", nargs="*", type=int, help="default: the profile's seeds")
+    s.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_run)
+    s = sub.add_parser("results", help=cmd_results.__doc__)
+    s.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    s.set_defaults(fn=cmd_results)
+    s = sub.add_parser("models", help=cmd_models.__doc__)
+    s.add_argument("name", nargs="?")
+    s.add_argument("--kwargs", help='builder arguments as JSON, e.g. \'{"input_shape": [48, 48, 1]}\'')
+    s.set_defaults(fn=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from fer_lib.data import DataError
+
+    try:
+        return args.fn(args)
+    except (DataError, ValueError, FileNotFoundError) as e:
+        print(f"fer {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

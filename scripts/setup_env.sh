@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create or refresh .venv from requirements.lock (the exact, pinned stack). Needs only Python 3
+# (3.11 is what the lock was made with) and access to PyPI. Re-runs are no-ops until the lock changes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY="${PYTHON:-python3}"
+stamp=.venv/.installed-lock
+if [ -x .venv/bin/python ] && cmp -s requirements.lock "$stamp" 2>/dev/null; then
+  exit 0
+fi
+echo "[setup] creating .venv from requirements.lock with $($PY --version 2>&1) (a few minutes the first time)"
+"$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade "pip>=24"
+.venv/bin/python -m pip install -q -r requirements.lock
+.venv/bin/python -m pip install -q --no-deps -e .
+cp requirements.lock "$stamp"
+echo "[setup] environment ready: $(.venv/bin/python -c 'import keras, tensorflow as tf; print("keras", keras.__version__, "tensorflow", tf.__version__)' 2>/dev/null)"
