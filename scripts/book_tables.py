@@ -11,6 +11,8 @@ notebooks (``build/notebooks/<profile>/``), and writes Markdown fragments that t
 ``protocols_table.md``          the five protocols side by side (book/protocols.md)
 ``protocols_epochs.md``         epochs each experiment gets per profile
 ``plausible_table.md``          each FER2013 accuracy claim against the anchors
+``plausible_anchors.md``        the literature anchors with their sources
+``profiles.md``                 what each profile runs (book/reproduce.md)
 ``plausible_accuracy.png``      the same as a figure
 ``timings.md``                  hardware and run time per profile (book/reproduce.md)
 ``notebooks_table.md``          papermill record of each executed notebook (book/status.md)
@@ -406,6 +408,22 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
 
 # ----------------------------------------------------------------------------- timings and status
 
+def write_profiles(out: Path) -> None:
+    rows = []
+    for name, prof in fexp.PROFILES.items():
+        if "epochs" in prof:
+            ep = f"{prof['epochs']} for every experiment"
+        elif "max_epochs" in prof:
+            ep = f"the paper's, capped at {prof['max_epochs']}"
+        else:
+            ep = "the paper's"
+        caps = ", ".join(f"{k.removeprefix('max_')} ≤ {v}" for k, v in prof.items() if k.startswith("max_")
+                         and k != "max_epochs") or "full data"
+        rows.append([f"`{name}`", profile_description(name), ", ".join(map(str, prof["seeds"])), ep, caps])
+    (out / "profiles.md").write_text(md_table(["Profile", "Purpose", "Seeds", "Epochs", "Data"], rows),
+                                     encoding="utf-8")
+
+
 def _hms(seconds: float) -> str:
     seconds = float(seconds)
     if seconds < 90:
@@ -527,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     write_profile(out, args.profile, nb_dir, commit, dirty, built)
     write_protocols(out, papers)
     write_plausible(out, args.profile, papers, results)
+    write_profiles(out)
     write_timings(out, papers)
     write_notebook_status(out, args.profile, nb_dir, notebooks)
     write_packages(out, args.profile, notebooks)

@@ -1,0 +1,1183 @@
+"""Claims + results -> verdicts and the tables of the book; never by hand.
+
+:func:`evaluate_claims` reads every claim of ``claims/claims.yaml`` and the finished runs of one
+profile (``results/<profile>/...``) and returns one row per claim with our number, its 95 %
+confidence interval and a verdict from :mod:`fer_lib.stats`. How each kind of claim is judged:
+
+* **value** -- our metric (mean over seeds) against the claimed number with
+  :func:`stats.verdict_value` (the claim's own tolerance, else 2 points). The CI of accuracy and
+  test loss (means over test images) is :func:`stats.combined_ci` of the per-image correctness
+  (per-image loss); for macro precision/recall/F1, per-class recall and one-vs-rest AUC it is a
+  percentile bootstrap over test images of the metric itself (seed-averaged per replicate),
+  widened by the seed t-interval when there are several seeds. Seconds per epoch: bootstrap of
+  the median over epochs (the first epoch, which includes compilation, left out). Structural
+  numbers (parameters, test-set size, LSTM sequence length) are exact: CI = their range.
+* **comparison** -- the difference A - B with :func:`stats.verdict_difference`. When A and B were
+  tested on the same images (same test ids) with the same seeds, the CI is the *paired*
+  bootstrap over test images (:func:`stats.paired_difference_ci` of seed-averaged correctness for
+  accuracy; the same resampled images for both models for other metrics); otherwise the
+  *unpaired* difference of means with independent bootstraps of A and B. Several seeds widen
+  the CI by the seed t-interval of the difference. ``reference:<label>`` stands for a reference
+  claim of the same paper (e.g. human accuracy 0.65). A claimed magnitude is checked in the
+  note; the verdict follows the direction as :data:`stats.VERDICT_RULE` states.
+* **interaction** -- the difference of differences (A - B) - (C - D) with a bootstrap CI (paired
+  within each test set), judged like a comparison; with >= 2 seeds per cell the two-way ANOVA
+  (:func:`interaction_anova`, :func:`ozer_anova`) is added to the note.
+* **significance** -- McNemar's test per seed (:func:`stats.mcnemar_test`); *reproduced* when
+  p < alpha **and** A is right on more of the discordant images than B for a strict majority of
+  seeds, *not reproduced* otherwise.
+* **ranking** -- per-class recall (or AUC) averaged over seeds; *reproduced* when the named best
+  classes are exactly the top k and the named worst classes exactly the bottom k. The note gives
+  how often that holds over bootstrap resamples of the test images.
+* **confusion** -- unordered class pairs ranked by their symmetric off-diagonal count (summed over
+  seeds); *reproduced* when every claimed pair ranks within the top ``max(3, 2 x #pairs)``.
+* **robustness** (:data:`ROBUSTNESS_RULE`) -- test accuracy with additive Gaussian noise at each
+  sigma; *reproduced* when the accuracy at sigma = 0.1 (on [0, 1] inputs) is within 5 points of
+  the clean accuracy (mean over seeds), *not reproduced* when it drops by more.
+* **reference** -- the paper's number and label, shown for context (verdict ``reference``).
+* **untestable** -- verdict ``not testable`` with the reason.
+
+Claims whose experiments have no results yet are ``missing``. Runs of the smoke profile are not
+the papers' protocol, so every testable claim is ``inconclusive`` there (``protocol=False``).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fer_lib import stats
+from fer_lib.claims import Claim, load_claims
+
+#: Bootstrap replicates and seed for every CI computed here (deterministic tables).
+N_BOOT = 2000
+BOOT_SEED = 0
+_CHUNK = 250  # replicates per vectorised chunk (memory: chunk x n_test)
+
+ROBUSTNESS_SIGMA = 0.1
+ROBUSTNESS_MAX_DROP = 0.05
+ROBUSTNESS_RULE = (
+    f"A robustness claim is *reproduced* when test accuracy with additive Gaussian noise of "
+    f"sigma = {ROBUSTNESS_SIGMA} (inputs in [0, 1]) stays within {ROBUSTNESS_MAX_DROP * 100:.0f} points "
+    "of the clean accuracy (mean over seeds), and *not reproduced* when it drops by more."
+)
+SIGNIFICANCE_RULE = ("A significance claim is *reproduced* when McNemar's p < alpha with A right on more "
+                     "discordant test images than B, for a strict majority of seeds.")
+RANKING_RULE = ("A ranking claim is *reproduced* when the named best classes are exactly the top k and "
+                "the named worst classes exactly the bottom k of the per-class metric (mean over seeds).")
+CONFUSION_RULE = ("A confusion claim is *reproduced* when every named class pair ranks within the top "
+                  "max(3, 2 x number of pairs) unordered pairs by off-diagonal count.")
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not testable", "missing", "reference")
+COLUMNS = ["id", "paper", "section", "quote", "kind", "metric", "claimed", "reproduced", "ci_low", "ci_high",
+           "n_seeds", "verdict", "evidence", "note", "what", "scale", "label"]
+
+Results = dict[str, list[dict]]
+
+_EXACT = {"params", "n_test", "seq_len"}
+_PER_ITEM = {"accuracy", "loss"}  # means over test images: CI from per-image values
+
+
+def metric_scale(metric: str | None) -> str:
+    """How a metric is displayed: fraction (percent), auc, loss, seconds, count or none."""
+    if not metric:
+        return "none"
+    if metric in _EXACT:
+        return "count"
+    if metric == "seconds_per_epoch":
+        return "seconds"
+    if metric == "loss":
+        return "loss"
+    if metric.startswith("auc") or metric == "macro_auc":
+        return "auc"
+    return "fraction"
+
+
+# ----------------------------------------------------------------------------- runs
+
+def _results(profile: str, paper: str | None, results: Results | None) -> Results:
+    if results is not None:
+        return results if paper is None else {k: v for k, v in results.items() if k.split("/")[0] == paper}
+    from fer_lib.runner import load_results
+
+    return load_results(profile, paper)
+
+
+class _Run:
+    """Test-set arrays of one run, items sorted by test id so that runs on the same images align."""
+
+    def __init__(self, run: dict):
+        self.raw = run
+        t = run["test"]
+        ids = np.asarray(t["ids"]).astype(str)
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        self.y = np.asarray(t["y_true"], dtype=np.int64)[order]
+        self.proba = np.asarray(t["proba"], dtype=np.float64)[order]
+        self.pred = self.proba.argmax(1)
+        self.k = len(run["class_names"])
+        self.class_names = list(run["class_names"])
+        self.correct = (self.pred == self.y).astype(np.float64)
+        self.seed = run.get("seed", 0)
+        self.n = len(self.y)
+        self.key = hashlib.sha1("\n".join(self.ids).encode()).hexdigest()
+
+    @cached_property
+    def nll(self) -> np.ndarray:
+        p = np.clip(self.proba, 1e-7, 1)
+        p = p / p.sum(1, keepdims=True)
+        return -np.log(p[np.arange(self.n), self.y])
+
+    @cached_property
+    def metrics(self) -> dict:
+        if "metrics" in self.raw:
+            return self.raw["metrics"]
+        from fer_lib.metrics import classification_report
+
+        return classification_report(self.y, self.proba, self.class_names)
+
+    @cached_property
+    def epoch_seconds(self) -> np.ndarray:
+        h = self.raw.get("history") or {}
+        hs = h if isinstance(h, list) else [h]
+        secs: list[float] = []
+        for one in hs:
+            s = [v for v in one.get("seconds", []) if v is not None]
+            secs += s[1:] if len(s) > 1 else s
+        return np.asarray(secs, dtype=np.float64)
+
+    # -- point values -------------------------------------------------------------------------
+    def value(self, metric: str) -> float | None:
+        m = self.metrics
+        if metric in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "macro_auc", "loss", "n_test"):
+            v = m.get(metric, self.n if metric == "n_test" else None)
+            return None if v is None else float(v)
+        if metric == "params":
+            return None if self.raw.get("params") is None else float(self.raw["params"])
+        if metric == "seconds_per_epoch":
+            v = (self.raw.get("timing") or {}).get("seconds_per_epoch")
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        if metric == "seq_len":
+            return seq_len(self.raw)
+        prefix, _, cls = metric.partition(":")
+        if prefix in ("auc", "recall", "precision", "f1") and cls:
+            pc = m.get("per_class", {}).get(cls)
+            if pc is None or pc.get(prefix) is None:
+                return None
+            return float(pc[prefix])
+        raise ValueError(f"unknown metric {metric!r}")
+
+    # -- bootstrap replicates (idx: (b, n) resampled item indices) ------------------------------
+    def reps(self, metric: str, idx: np.ndarray) -> np.ndarray:
+        if metric == "accuracy":
+            return self.correct[idx].mean(1)
+        if metric == "loss":
+            return self.nll[idx].mean(1)
+        prefix, _, cls = metric.partition(":")
+        if metric == "macro_auc":
+            return np.nanmean(np.stack([self._auc_reps(c, idx) for c in range(self.k)]), 0)
+        if prefix == "auc":
+            return self._auc_reps(self.class_names.index(cls), idx)
+        cm = self._confusion_reps(idx)
+        diag = np.diagonal(cm, axis1=1, axis2=2).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prec = np.where(cm.sum(1) > 0, diag / cm.sum(1), 0.0)
+            rec = np.where(cm.sum(2) > 0, diag / cm.sum(2), 0.0)
+            f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
+        table = {"precision": prec, "recall": rec, "f1": f1}
+        if metric.startswith("macro_"):
+            return table[metric[6:]].mean(1)
+        if prefix in table:
+            return table[prefix][:, self.class_names.index(cls)]
+        raise ValueError(f"no bootstrap for metric {metric!r}")
+
+    def _confusion_reps(self, idx: np.ndarray) -> np.ndarray:
+        b, k = idx.shape[0], self.k
+        codes = (self.y * k + self.pred)[idx] + (np.arange(b) * k * k)[:, None]
+        return np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k)
+
+    @cached_property
+    def _auc_prep(self) -> dict[int, tuple]:
+        return {}
+
+    def _auc_reps(self, c: int, idx: np.ndarray) -> np.ndarray:
+        """One-vs-rest AUC per replicate (Mann-Whitney with ties counted 1/2), vectorised."""
+        if c not in self._auc_prep:
+            s = self.proba[:, c]
+            order = np.argsort(s, kind="stable")
+            _, starts = np.unique(s[order], return_index=True)
+            self._auc_prep[c] = (order, starts, (self.y[order] == c))
+        order, starts, pos = self._auc_prep[c]
+        b = idx.shape[0]
+        w = np.bincount((idx + (np.arange(b) * self.n)[:, None]).ravel(), minlength=b * self.n)
+        w = w.reshape(b, self.n)[:, order].astype(np.float64)
+        gp = np.add.reduceat(w * pos, starts, axis=1)
+        gn = np.add.reduceat(w * ~pos, starts, axis=1)
+        below = np.cumsum(gn, 1) - gn
+        n_p, n_n = gp.sum(1), gn.sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (gp * (below + 0.5 * gn)).sum(1) / (n_p * n_n)
+
+
+class _Terms:
+    """Bootstrap replicates of sum_j coef_j * mean_over_seeds(metric of experiment j).
+
+    Runs on the same test images (same sorted ids) share one stream of resampled indices, so
+    differences between them are paired; runs on other images are resampled independently.
+    """
+
+    def __init__(self, terms: Sequence[tuple[float, Sequence[_Run]]]):
+        self.terms = terms
+
+    def reps(self, metric: str, n_boot: int = N_BOOT) -> np.ndarray:
+        keys: dict[str, int] = {}
+        for _, runs in self.terms:
+            for r in runs:
+                keys.setdefault(r.key, r.n)
+        rngs = {k: np.random.default_rng([BOOT_SEED, j]) for j, k in enumerate(keys)}
+        out = np.zeros(n_boot)
+        for start in range(0, n_boot, _CHUNK):
+            b = min(_CHUNK, n_boot - start)
+            idx = {k: rngs[k].integers(0, n, size=(b, n)) for k, n in keys.items()}
+            for coef, runs in self.terms:
+                out[start:start + b] += coef * np.mean([r.reps(metric, idx[r.key]) for r in runs], axis=0)
+        return out
+
+
+def _percentile(reps: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    reps = reps[np.isfinite(reps)]
+    if not len(reps):
+        return (float("nan"), float("nan"))
+    a = (1 - level) / 2
+    return float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))
+
+
+def _widen(ci: tuple[float, float], seed_ci: tuple[float, float] | None) -> tuple[float, float]:
+    if seed_ci is None:
+        return ci
+    return min(ci[0], seed_ci[0]), max(ci[1], seed_ci[1])
+
+
+def _welch_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """t-interval of mean(a) - mean(b) over seeds (Welch), None with fewer than 2 seeds each."""
+    from scipy import stats as st
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    d = a.mean() - b.mean()
+    if se == 0:
+        return d, d
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = st.t.ppf((1 + level) / 2, df) * se
+    return float(d - half), float(d + half)
+
+
+_SEQ_LEN_CACHE: dict[str, float | None] = {}
+
+
+def seq_len(run: dict) -> float | None:
+    """Time steps the first recurrent layer of the run's model reads (built from its config)."""
+    cfg = run.get("config") or {}
+    kwargs = dict(cfg.get("model_kwargs") or {})
+    kwargs.setdefault("classes", len(run.get("class_names") or []) or 7)
+    key = repr((cfg.get("model"), sorted(kwargs.items())))
+    if key not in _SEQ_LEN_CACHE:
+        _SEQ_LEN_CACHE[key] = None
+        if cfg.get("model"):
+            from fer_lib.models import create_model
+
+            model = create_model(cfg["model"], **kwargs)
+            for layer in model.layers:
+                if type(layer).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
+                    _SEQ_LEN_CACHE[key] = float(layer.input.shape[1])
+                    break
+    return _SEQ_LEN_CACHE[key]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+@dataclass
+class _Row:
+    claimed: Any = None
+    reproduced: Any = None
+    ci: tuple[float, float] = (float("nan"), float("nan"))
+    n_seeds: int = 0
+    verdict: str = "missing"
+    notes: tuple[str, ...] = ()
+    what: str = ""
+
+
+class _Evaluator:
+    def __init__(self, results: Results, protocol: bool, claims: list[Claim]):
+        self.results = results
+        self.protocol = protocol
+        self.claims = claims
+        self._runs: dict[str, list[_Run]] = {}
+        self._ci_cache: dict[tuple, tuple[float, float]] = {}
+
+    def runs(self, exp: str) -> list[_Run]:
+        if exp not in self._runs:
+            self._runs[exp] = [_Run(r) for r in self.results.get(exp, [])]
+        return self._runs[exp]
+
+    # -- values -----------------------------------------------------------------------------
+    def point(self, exp: str, metric: str) -> float | None:
+        vals = [r.value(metric) for r in self.runs(exp)]
+        if not vals or any(v is None for v in vals):
+            return None
+        return float(np.mean(vals))
+
+    def value_ci(self, exp: str, metric: str) -> tuple[float, float]:
+        key = (exp, metric)
+        if key in self._ci_cache:
+            return self._ci_cache[key]
+        runs = self.runs(exp)
+        per_seed = [r.value(metric) for r in runs]
+        if metric in _EXACT:
+            ci = (min(per_seed), max(per_seed))
+        elif metric == "seconds_per_epoch":
+            ci = _widen(_percentile(self._seconds_reps([(1.0, runs)])), stats.seeds_ci(per_seed))
+        elif metric in _PER_ITEM and len({r.key for r in runs}) == 1:
+            arrays = [r.correct if metric == "accuracy" else r.nll for r in runs]
+            ci = stats.combined_ci(arrays, n_boot=N_BOOT, seed=BOOT_SEED)
+        else:
+            ci = _widen(_percentile(_Terms([(1.0, runs)]).reps(metric)), stats.seeds_ci(per_seed))
+        self._ci_cache[key] = ci
+        return ci
+
+    def _seconds_reps(self, terms: Sequence[tuple[float, Sequence[_Run]]]) -> np.ndarray:
+        rng = np.random.default_rng(BOOT_SEED)
+        out = np.zeros(N_BOOT)
+        for coef, runs in terms:
+            per = []
+            for r in runs:
+                s = r.epoch_seconds
+                if not len(s):
+                    per.append(np.full(N_BOOT, np.nan))
+                    continue
+                per.append(np.median(s[rng.integers(0, len(s), size=(N_BOOT, len(s)))], axis=1))
+            out += coef * np.mean(per, axis=0)
+        return out
+
+    def difference(self, terms: list[tuple[float, str]], metric: str) -> tuple[float, tuple[float, float], str]:
+        """Point, CI and a note for sum coef * metric(experiment), paired where test ids allow."""
+        run_terms = [(c, self.runs(e)) for c, e in terms]
+        point = sum(c * self.point(e, metric) for c, e in terms)
+        seeds = [sorted(r.seed for r in runs) for _, runs in run_terms]
+        same_seeds = all(s == seeds[0] for s in seeds)
+        keys = [{r.key for r in runs} for _, runs in run_terms]
+        paired_groups = len(set().union(*keys)) < sum(len(k) for k in keys)
+        if metric == "seconds_per_epoch":
+            ci = _percentile(self._seconds_reps(run_terms))
+            how = "bootstrap over epochs (unpaired)"
+        elif (len(terms) == 2 and metric == "accuracy" and len(keys[0] | keys[1]) == 1 and same_seeds):
+            a = np.mean([r.correct for r in run_terms[0][1]], 0)
+            b = np.mean([r.correct for r in run_terms[1][1]], 0)
+            sign = terms[0][0]
+            _, lo, hi = stats.paired_difference_ci(a, b, n_boot=N_BOOT, seed=BOOT_SEED)
+            ci = (lo, hi) if sign > 0 else (-hi, -lo)
+            how = f"paired bootstrap over {run_terms[0][1][0].n:,} shared test images"
+        else:
+            ci = _percentile(_Terms(run_terms).reps(metric))
+            n = ", ".join(f"{runs[0].n:,}" for _, runs in run_terms)
+            how = (f"paired bootstrap over shared test images (n = {n})" if paired_groups
+                   else f"unpaired bootstrap, different test sets (n = {n})")
+        # seed spread of the difference
+        if same_seeds and len(seeds[0]) >= 2:
+            per_seed = [sum(c * dict((r.seed, r.value(metric)) for r in runs)[s] for c, runs in run_terms)
+                        for s in seeds[0]]
+            ci = _widen(ci, stats.seeds_ci(per_seed))
+        elif len(terms) == 2:
+            ci = _widen(ci, _welch_ci([r.value(metric) for r in run_terms[0][1]],
+                                      [r.value(metric) for r in run_terms[1][1]]))
+        return point, ci, how
+
+    # -- claims -----------------------------------------------------------------------------
+    def evaluate(self, c: Claim) -> _Row:
+        if c.kind == "untestable":
+            return _Row(claimed=None, verdict="not testable", notes=(f"Not testable: {c.reason}",))
+        if c.kind == "reference":
+            spread = f" ± {c.spread * 100:.1f} points" if c.spread else ""
+            return _Row(claimed=c.value, verdict="reference", what=c.label or "",
+                        notes=(f"Reference value{spread} ({c.label}), shown for comparison.",))
+        missing = [e for e in c.experiments if not self.results.get(e)]
+        if missing:
+            return _Row(claimed=self._claimed(c), verdict="missing", what=self._what(c),
+                        notes=(f"No results yet for {', '.join(missing)}.",))
+        fn = getattr(self, f"_eval_{c.kind}")
+        row = fn(c)
+        row.what = row.what or self._what(c)
+        if not self.protocol and row.verdict in ("reproduced", "not reproduced"):
+            row.verdict = "inconclusive"
+        return row
+
+    def _what(self, c: Claim) -> str:
+        short = lambda e: e.split("/", 1)[-1] if e else ""  # noqa: E731
+        if c.kind in ("value", "ranking", "confusion", "robustness"):
+            return f"{c.metric or c.kind} of {short(c.experiment)}"
+        if c.kind in ("comparison", "significance"):
+            rel = {"greater": ">", "similar": "≈"}.get(c.relation, "vs")
+            return f"{c.metric or 'McNemar'}: {short(c.a)} {rel} {short(c.b)}"
+        if c.kind == "interaction":
+            return f"{c.metric}: ({short(c.a)} − {short(c.b)}) − ({short(c.c)} − {short(c.d)})"
+        return ""
+
+    def _claimed(self, c: Claim) -> Any:
+        if c.kind == "value":
+            return c.value
+        if c.kind in ("comparison", "interaction"):
+            if isinstance(c.claimed_difference, tuple):
+                return f"{c.claimed_difference[0]:g} to {c.claimed_difference[1]:g}"
+            if c.claimed_difference is not None:
+                return c.claimed_difference
+            return "A > B" if c.relation == "greater" else "A ≈ B"
+        if c.kind == "significance":
+            return f"p < {c.alpha:g}"
+        if c.kind == "ranking":
+            return _ranking_text(c.best, c.worst)
+        if c.kind == "confusion":
+            return "; ".join(f"{a}–{b}" for a, b in c.pairs)
+        if c.kind == "robustness":
+            return "robust to noise"
+        return None
+
+    def _n_seeds(self, exps: Iterable[str]) -> int:
+        return min(len(self.runs(e)) for e in exps)
+
+    def _eval_value(self, c: Claim) -> _Row:
+        v = self.point(c.experiment, c.metric)
+        n = self._n_seeds([c.experiment])
+        if v is None:
+            return _Row(claimed=c.value, verdict="not testable", n_seeds=n,
+                        notes=(f"{c.metric} is not available in the results of {c.experiment}.",))
+        ci = self.value_ci(c.experiment, c.metric)
+        verdict = stats.verdict_value(c.value, ci, tolerance=c.tol, protocol=True)
+        notes = []
+        if metric_scale(c.metric) in ("seconds", "loss") and ci[1] - ci[0] > 0.10 and verdict == "inconclusive":
+            notes.append("CI wider than 0.10.")
+        return _Row(claimed=c.value, reproduced=v, ci=ci, n_seeds=n, verdict=verdict, notes=tuple(notes))
+
+    def _reference(self, c: Claim, ref: str) -> Claim | None:
+        label = ref.split(":", 1)[1]
+        for r in self.claims:
+            if r.kind == "reference" and r.paper == c.paper and r.label == label:
+                return r
+        return None
+
+    def _eval_comparison(self, c: Claim) -> _Row:
+        n = self._n_seeds(c.experiments)
+        notes: list[str] = []
+        if c.b.startswith("reference:") or c.a.startswith("reference:"):
+            ref_id = c.b if c.b.startswith("reference:") else c.a
+            exp = c.a if ref_id == c.b else c.b
+            ref = self._reference(c, ref_id)
+            if ref is None:
+                return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=n,
+                            notes=(f"No reference claim labelled {ref_id.split(':', 1)[1]!r} in {c.paper}.",))
+            sign = 1.0 if exp == c.a else -1.0
+            v = self.point(exp, c.metric)
+            lo, hi = self.value_ci(exp, c.metric)
+            d = sign * (v - ref.value)
+            ci = (lo - ref.value, hi - ref.value) if sign > 0 else (ref.value - hi, ref.value - lo)
+            notes.append(f"Against the reference {ref.label} = {ref.value:g} ({ref.id}); "
+                         f"our {c.metric} {v:.4f} [{lo:.4f}, {hi:.4f}].")
+            if ref.spread:
+                notes.append(f"Reference spread ±{ref.spread:g}: our lower bound "
+                             f"{'exceeds' if lo > ref.value + ref.spread else 'does not exceed'} "
+                             f"{ref.value + ref.spread:g}.")
+        else:
+            va, vb = self.point(c.a, c.metric), self.point(c.b, c.metric)
+            if va is None or vb is None:
+                return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=n,
+                            notes=(f"{c.metric} is not available for both experiments.",))
+            d, ci, how = self.difference([(1.0, c.a), (-1.0, c.b)], c.metric)
+            notes.append(f"A = {va:.4g}, B = {vb:.4g}; {how}.")
+            if c.metric == "seconds_per_epoch":
+                devs = {r.raw.get("provenance", {}).get("device") for e in (c.a, c.b) for r in self.runs(e)}
+                if len(devs) > 1:
+                    notes.append(f"Timed on different devices ({', '.join(sorted(map(str, devs)))}): not comparable.")
+                    return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict="inconclusive",
+                                notes=tuple(notes))
+        verdict = stats.verdict_difference(ci, c.relation)
+        if c.claimed_difference is not None and c.relation == "greater":
+            lo_c, hi_c = (c.claimed_difference if isinstance(c.claimed_difference, tuple)
+                          else (c.claimed_difference, c.claimed_difference))
+            tol = 0 if c.metric == "seconds_per_epoch" else stats.TOLERANCE
+            inside = ci[0] - tol <= hi_c and lo_c <= ci[1] + tol
+            notes.append(f"Claimed magnitude {self._claimed(c)} is {'inside' if inside else 'outside'} our CI"
+                         + (f" widened by ±{tol * 100:.0f} points." if tol else "."))
+        return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict=verdict, notes=tuple(notes))
+
+    def _eval_interaction(self, c: Claim) -> _Row:
+        n = self._n_seeds(c.experiments)
+        d, ci, how = self.difference([(1.0, c.a), (-1.0, c.b), (-1.0, c.c), (1.0, c.d)], c.metric)
+        gain1 = self.point(c.a, c.metric) - self.point(c.b, c.metric)
+        gain2 = self.point(c.c, c.metric) - self.point(c.d, c.metric)
+        notes = [f"A − B = {gain1:+.4f}, C − D = {gain2:+.4f}; {how}."]
+        try:
+            table = interaction_anova(self.results, c.a, c.b, c.c, c.d, c.metric)
+            p = float(table.loc[table.index.str.contains(":"), "PR(>F)"].iloc[0])
+            notes.append(f"Two-way ANOVA over seeds: interaction p = {p:.3g}.")
+        except ValueError as e:
+            notes.append(f"No two-way ANOVA: {e}.")
+        verdict = stats.verdict_difference(ci, c.relation)
+        return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict=verdict, notes=tuple(notes))
+
+    def _eval_significance(self, c: Claim) -> _Row:
+        tests = mcnemar_pairs(self.runs(c.a), self.runs(c.b))
+        if not tests:
+            return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=0,
+                        notes=("A and B share no seed tested on the same images; McNemar needs paired predictions.",))
+        hits = [t["pvalue"] < c.alpha and t["a_only_correct"] > t["b_only_correct"] for t in tests]
+        verdict = "reproduced" if sum(hits) * 2 > len(hits) else "not reproduced"
+        notes = [f"seed {t['seed']}: p = {t['pvalue']:.3g}, A-only correct {t['a_only_correct']}, "
+                 f"B-only correct {t['b_only_correct']}" for t in tests]
+        return _Row(claimed=self._claimed(c), reproduced=float(np.median([t["pvalue"] for t in tests])),
+                    n_seeds=len(tests), verdict=verdict, notes=("; ".join(notes) + ".",))
+
+    def _eval_ranking(self, c: Claim) -> _Row:
+        runs = self.runs(c.experiment)
+        names = runs[0].class_names
+        missing = [x for x in (c.best or ()) + (c.worst or ()) if x not in names]
+        if missing:
+            return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=len(runs),
+                        notes=(f"Class(es) {missing} not in {c.experiment}'s classes {names}.",))
+        vals = {x: self.point(c.experiment, f"{c.metric}:{x}") for x in names}
+        order = sorted(names, key=lambda x: -vals[x])
+        kb, kw = len(c.best or ()), len(c.worst or ())
+        top, bottom = order[:kb], order[len(order) - kw:] if kw else []
+        ok = set(top) == set(c.best or ()) and set(bottom) == set(c.worst or ())
+        reps = np.stack([_Terms([(1.0, runs)]).reps(f"{c.metric}:{x}") for x in names], 1)
+        rank = np.argsort(-reps, 1)
+        best_i = {names.index(x) for x in c.best or ()}
+        worst_i = {names.index(x) for x in c.worst or ()}
+        holds = [set(r[:kb]) == best_i and set(r[len(names) - kw:] if kw else []) == worst_i for r in rank]
+        ours = ", ".join(f"{x} {vals[x]:.3f}" for x in order)
+        notes = (f"Ours, best to worst ({c.metric}): {ours}. The claimed ranking holds in "
+                 f"{np.mean(holds) * 100:.0f} % of bootstrap resamples of the test images.",)
+        return _Row(claimed=self._claimed(c), reproduced=_ranking_text(tuple(top), tuple(bottom)),
+                    n_seeds=len(runs), verdict="reproduced" if ok else "not reproduced", notes=notes)
+
+    def _eval_confusion(self, c: Claim) -> _Row:
+        runs = self.runs(c.experiment)
+        names = runs[0].class_names
+        missing = [x for p in c.pairs for x in p if x not in names]
+        if missing:
+            return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=len(runs),
+                        notes=(f"Class(es) {missing} not in {c.experiment}'s classes.",))
+        cm = sum(np.asarray(r.metrics["confusion_matrix"]) for r in runs)
+        pairs = sorted(((cm[i, j] + cm[j, i], names[i], names[j]) for i, j in combinations(range(len(names)), 2)),
+                       reverse=True)
+        rank = {frozenset((a, b)): k + 1 for k, (_, a, b) in enumerate(pairs)}
+        top = max(3, 2 * len(c.pairs))
+        ranks = [rank[frozenset(p)] for p in c.pairs]
+        ok = all(r <= top for r in ranks)
+        ours = "; ".join(f"{a}–{b} ({n})" for n, a, b in pairs[:top])
+        notes = (f"Claimed pairs rank {', '.join(f'{p[0]}–{p[1]} #{r}' for p, r in zip(c.pairs, ranks))} of "
+                 f"{len(pairs)} (needed: top {top}). Our top {top}: {ours}.",)
+        return _Row(claimed=self._claimed(c), reproduced="; ".join(f"{a}–{b}" for _, a, b in pairs[:len(c.pairs)]),
+                    n_seeds=len(runs), verdict="reproduced" if ok else "not reproduced", notes=notes)
+
+    def _eval_robustness(self, c: Claim) -> _Row:
+        runs = self.runs(c.experiment)
+        levels = [r.raw.get("noise_robustness") or {} for r in runs]
+        if not all(levels):
+            return _Row(claimed=self._claimed(c), verdict="missing", n_seeds=len(runs),
+                        notes=("The runs have no noise evaluation (evaluate.noise_sigmas).",))
+        sigmas = sorted({float(s) for lv in levels for s in lv})
+        acc = {s: float(np.mean([float(lv.get(str(s), lv.get(f"{s:g}", np.nan))) for lv in levels])) for s in sigmas}
+        clean = self.point(c.experiment, "accuracy")
+        key = min(sigmas, key=lambda s: abs(s - ROBUSTNESS_SIGMA))
+        if abs(key - ROBUSTNESS_SIGMA) > 1e-9:
+            return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=len(runs),
+                        notes=(f"No evaluation at sigma = {ROBUSTNESS_SIGMA}; have {sigmas}.",))
+        per_seed = [float(lv.get(str(key), lv.get(f"{key:g}"))) for lv in levels]
+        ci = stats.seeds_ci(per_seed) or (float("nan"), float("nan"))
+        drop = clean - acc[key]
+        verdict = "reproduced" if drop <= ROBUSTNESS_MAX_DROP else "not reproduced"
+        levels_txt = ", ".join(f"σ = {s:g}: {a * 100:.1f} %" for s, a in acc.items())
+        return _Row(claimed=self._claimed(c), reproduced=acc[key], ci=ci, n_seeds=len(runs), verdict=verdict,
+                    notes=(f"Clean {clean * 100:.1f} %; {levels_txt}; drop at σ = {key:g}: "
+                           f"{drop * 100:.1f} points. {ROBUSTNESS_RULE}",))
+
+
+def _ranking_text(best: Sequence[str] | None, worst: Sequence[str] | None) -> str:
+    parts = []
+    if best:
+        parts.append("best: " + ", ".join(best))
+    if worst:
+        parts.append("worst: " + ", ".join(worst))
+    return "; ".join(parts)
+
+
+def mcnemar_pairs(runs_a: Sequence[_Run], runs_b: Sequence[_Run]) -> list[dict]:
+    """McNemar test per seed that A and B share with the same test images."""
+    b_by_seed = {r.seed: r for r in runs_b}
+    out = []
+    for ra in runs_a:
+        rb = b_by_seed.get(ra.seed)
+        if rb is None or rb.key != ra.key:
+            continue
+        out.append({"seed": ra.seed, **stats.mcnemar_test(ra.correct.astype(bool), rb.correct.astype(bool))})
+    return out
+
+
+def evaluate_claims(profile: str, paper: str | None = None, results: Results | None = None,
+                    claims: list[Claim] | None = None) -> pd.DataFrame:
+    """One row per claim (of ``paper``, or all) with our number, CI and verdict; see module doc.
+
+    ``results`` ({experiment id: [run, ...]}) defaults to :func:`fer_lib.runner.load_results`;
+    ``claims`` to :func:`fer_lib.claims.load_claims`. ``claimed`` and ``reproduced`` are
+    fractions for accuracy-like metrics, differences (A − B) for comparisons, the median McNemar
+    p for significance claims and text for rankings and confusions.
+    """
+    all_claims = load_claims() if claims is None else claims
+    chosen = [c for c in all_claims if paper is None or c.paper == paper]
+    res = _results(profile, paper, results)
+    ev = _Evaluator(res, protocol=profile != "smoke", claims=all_claims)
+    rows = []
+    for c in chosen:
+        try:
+            r = ev.evaluate(c)
+        except Exception as e:  # name the claim; a bug here must not pass silently
+            raise RuntimeError(f"evaluating claim {c.id!r} ({c.kind}) failed: {e}") from e
+        notes = list(r.notes) + ([c.note] if c.note else [])
+        rows.append({
+            "id": c.id, "paper": c.paper, "section": c.section, "quote": c.quote, "kind": c.kind,
+            "metric": c.metric, "claimed": r.claimed, "reproduced": r.reproduced,
+            "ci_low": r.ci[0], "ci_high": r.ci[1], "n_seeds": r.n_seeds, "verdict": r.verdict,
+            "evidence": ", ".join(c.experiments), "note": " ".join(notes), "what": r.what,
+            "scale": metric_scale(c.metric) if c.kind != "reference" else "fraction",
+            "label": c.label if c.kind == "reference" else None,
+        })
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["n_seeds"] = df["n_seeds"].astype(int)
+    return df
+
+
+# ----------------------------------------------------------------------------- ANOVA
+
+def interaction_anova(results: Results, a: str, b: str, c: str, d: str, metric: str = "accuracy",
+                      factors: tuple[str, str] = ("factor1", "factor2")) -> pd.DataFrame:
+    """Two-way ANOVA of ``metric`` over seeds for the 2x2 design a=(1,1), b=(1,2), c=(2,1), d=(2,2).
+
+    Raises ``ValueError`` unless every cell has at least two seeds.
+    """
+    f1, f2 = factors
+    cells = {a: ("1", "1"), b: ("1", "2"), c: ("2", "1"), d: ("2", "2")}
+    rows = []
+    for exp, (l1, l2) in cells.items():
+        runs = results.get(exp, [])
+        if len(runs) < 2:
+            raise ValueError(f"needs >= 2 seeds per cell, {exp} has {len(runs)}")
+        for r in runs:
+            rows.append({f1: l1, f2: l2, "seed": r.get("seed"), metric: _Run(r).value(metric)})
+    return stats.two_way_anova(pd.DataFrame(rows), metric, f1, f2)
+
+
+OZER_CELLS = {("csv", "cnn_lstm"): "ozer/csv-cnn_lstm", ("csv", "cnn"): "ozer/csv-cnn",
+              ("directory", "cnn_lstm"): "ozer/directory-cnn_lstm", ("directory", "cnn"): "ozer/directory-cnn"}
+
+
+def ozer_anova(profile: str, results: Results | None = None, metric: str = "accuracy") -> pd.DataFrame:
+    """Özer & Subaşı's 2x2 design (data format x model): two-way ANOVA of test accuracy over seeds.
+
+    Type II sums of squares with the format x model interaction (:func:`stats.two_way_anova`).
+    Raises ``ValueError`` when a cell has fewer than two seeds (e.g. the quick profile).
+    """
+    res = _results(profile, "ozer", results)
+    rows = []
+    for (fmt, model), exp in OZER_CELLS.items():
+        runs = res.get(exp, [])
+        if len(runs) < 2:
+            raise ValueError(f"the two-way ANOVA needs >= 2 seeds per cell; {exp} has {len(runs)} "
+                             f"in the {profile} profile (the paper profile runs 3)")
+        rows += [{"format": fmt, "model": model, "seed": r.get("seed"), metric: _Run(r).value(metric)} for r in runs]
+    table = stats.two_way_anova(pd.DataFrame(rows), metric, "format", "model")
+    table.index = [str(i).replace("C(format)", "format").replace("C(model)", "model") for i in table.index]
+    return table
+
+
+def ozer_cells(profile: str, results: Results | None = None, metric: str = "accuracy") -> pd.DataFrame:
+    """The 2x2 table format x model of ``metric`` (mean over seeds), with the LSTM gain per format."""
+    res = _results(profile, "ozer", results)
+    ev = _Evaluator(res, True, [])
+    t = pd.DataFrame(index=["directory", "csv"], columns=["cnn", "cnn_lstm"], dtype=float)
+    for (fmt, model), exp in OZER_CELLS.items():
+        if res.get(exp):
+            t.loc[fmt, model] = ev.point(exp, metric)
+    t["lstm gain"] = t["cnn_lstm"] - t["cnn"]
+    return t
+
+
+# ----------------------------------------------------------------------------- display
+
+def _fmt(v: Any, scale: str, diff: bool = False, unit: bool = True) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, str):
+        return v
+    v = float(v)
+    sign = "+" if diff else ""
+    if scale == "fraction":
+        return f"{v * 100:{sign}.1f}" + ((" pts" if diff else " %") if unit else "")
+    if scale == "auc":
+        return f"{v:{sign}.3f}"
+    if scale == "loss":
+        return f"{v:{sign}.3f}"
+    if scale == "seconds":
+        return f"{v:{sign}.2f}" + (" s" if unit else "")
+    if scale == "count":
+        return f"{v:{sign},.0f}"
+    return f"{v:{sign}.4g}"
+
+
+def format_row(row: pd.Series) -> tuple[str, str]:
+    """(claimed, reproduced) of one evaluate_claims row as display text, CI in brackets."""
+    kind, scale = row["kind"], row["scale"]
+    diff = kind in ("comparison", "interaction")
+    claimed = row["claimed"]
+    if kind == "reference":
+        c = f"{_fmt(claimed, 'fraction')} ({row['label']})"
+        return c, ""
+    if kind == "significance":
+        r = "" if row["reproduced"] is None or pd.isna(row["reproduced"]) else f"p = {row['reproduced']:.3g}"
+        return str(claimed), r
+    c = claimed if isinstance(claimed, str) or claimed is None else _fmt(claimed, scale, diff)
+    rep = row["reproduced"]
+    r = _fmt(rep, scale, diff)
+    lo, hi = row["ci_low"], row["ci_high"]
+    if r and not isinstance(rep, str) and lo is not None and not pd.isna(lo) and scale != "count":
+        r += f" [{_fmt(lo, scale, diff, unit=False)}, {_fmt(hi, scale, diff, unit=False)}]"
+    return ("" if c is None else str(c)), r
+
+
+def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """evaluate_claims formatted for display: claimed and reproduced as text (percent, 95 % CI)."""
+    df = evaluate_claims(profile, paper) if df is None else df
+    shown = [format_row(r) for _, r in df.iterrows()]
+    return pd.DataFrame({
+        "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
+        "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
+        "seeds": df["n_seeds"], "verdict": df["verdict"], "note": df["note"],
+    })
+
+
+def verdict_counts(df: pd.DataFrame, by: str | None = "paper") -> pd.DataFrame:
+    """Counts of each verdict (columns in VERDICTS order), per paper or overall."""
+    if by is None:
+        counts = df["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_frame("claims").T
+    else:
+        counts = pd.crosstab(df[by], df["verdict"]).reindex(columns=VERDICTS, fill_value=0)
+        counts.loc["all"] = counts.sum()
+    counts.columns.name = None
+    return counts
+
+
+def profile_banner(profile: str, results: Results | None = None) -> str:
+    """A short markdown note saying which profile produced the page, with its runs and commits."""
+    from fer_lib.experiments import PROFILES
+
+    res = _results(profile, None, results)
+    runs = [r for rs in res.values() for r in rs]
+    commits = sorted({(r.get("provenance") or {}).get("commit", "unknown")[:10] for r in runs})
+    devices = sorted({(r.get("provenance") or {}).get("device", "unknown") for r in runs})
+    detail = (f"{len(runs)} finished run(s) of {len(res)} experiment(s); commit(s) {', '.join(commits) or '–'}; "
+              f"device(s) {', '.join(devices) or '–'}.")
+    prof = PROFILES.get(profile, {})
+    if profile == "smoke":
+        head = ("**SMOKE PROFILE: tiny data, 1 epoch — numbers are not evidence.** "
+                f"At most {prof.get('max_train')} training and {prof.get('max_test')} test images per run; "
+                "every testable claim is reported as *inconclusive*.")
+    elif profile == "quick":
+        head = (f"**QUICK PROFILE:** full data, at most {prof.get('max_epochs')} epochs, "
+                f"seed(s) {prof.get('seeds')} — indicative only: the papers train for up to 50–100 epochs "
+                "and a single seed gives no seed-to-seed spread.")
+    elif profile == "paper":
+        head = (f"**PAPER PROFILE:** each paper's protocol (epochs, early stopping), seeds {prof.get('seeds')}.")
+    else:
+        head = f"**PROFILE {profile!r}.**"
+    return f"> {head}\n>\n> {detail}"
+
+
+def provenance_table(profile: str, results: Results | None = None) -> pd.DataFrame:
+    """One row per run: experiment, seed, commit, data hash, device, backend, epochs and wall time."""
+    res = _results(profile, None, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            p = r.get("provenance") or {}
+            ep = r.get("epochs_run")
+            rows.append({"experiment": exp, "seed": r.get("seed"), "commit": str(p.get("commit", ""))[:10],
+                         "dirty": p.get("dirty"), "data_hash": p.get("data_hash"), "device": p.get("device"),
+                         "backend": p.get("backend"),
+                         "epochs_run": int(sum(ep)) if isinstance(ep, list) else ep,
+                         "wall_s": round(float((r.get("timing") or {}).get("wall_s", float("nan"))), 1),
+                         "finished": p.get("finished")})
+    return pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device", "backend",
+                                       "epochs_run", "wall_s", "finished"])
+
+
+# ----------------------------------------------------------------------------- paper pages
+
+def paper_info(paper: str) -> dict:
+    """Title, protocol text and paper file of ``experiments/<paper>.yaml``."""
+    from fer_lib.experiments import load_paper
+
+    cfg = load_paper(paper)
+    return {"title": cfg.get("title", paper), "protocol": " ".join(str(cfg.get("protocol", "")).split()),
+            "paper_file": cfg.get("paper_file")}
+
+
+def claims_table(paper: str) -> pd.DataFrame:
+    """The paper's claims as extracted into claims/claims.yaml (id, section, kind, quote, note)."""
+    from fer_lib.claims import claims_for
+
+    rows = [{"id": c.id, "section": c.section, "kind": c.kind, "quote": c.quote,
+             "note": c.reason if c.kind == "untestable" else (c.note or "")} for c in claims_for(paper)]
+    return pd.DataFrame(rows)
+
+
+def assumptions_table(paper: str) -> pd.DataFrame:
+    """Every detail the paper leaves out and the choice made (experiments/<paper>.yaml)."""
+    from fer_lib.experiments import load_paper
+
+    cfg = load_paper(paper)
+    rows = [{"what": a.get("what"), "our choice": a.get("choice"), "why": a.get("why"),
+             "applies to": ", ".join(a["experiments"]) if a.get("experiments") else "all"}
+            for a in cfg.get("assumptions", [])]
+    return pd.DataFrame(rows, columns=["what", "our choice", "why", "applies to"])
+
+
+def experiments_table(paper: str) -> pd.DataFrame:
+    """The experiments of one paper: model, data pool, split, preprocessing, training settings."""
+    from fer_lib.experiments import experiments_for
+
+    rows = []
+    for e in experiments_for(paper):
+        s = e.spec
+        sp = s.get("split", {})
+        t = s.get("train", {})
+        rows.append({"experiment": e.id, "model": s.get("model"),
+                     "data": f"{s.get('dataset', 'fer2013')} ({s.get('pool', 'all')})"
+                             + (f", classes {', '.join(s['classes'])}" if s.get("classes") else ""),
+                     "split": ", ".join(f"{k}={v}" for k, v in sp.items()),
+                     "preprocess": ", ".join(s.get("preprocess") or []) or "–",
+                     "augmentation": s.get("augmentation") or "–",
+                     "training": f"{t.get('optimizer', 'adam')} lr {t.get('learning_rate')}, batch {t.get('batch_size')}, "
+                                 f"≤ {t.get('epochs')} epochs",
+                     "description": s.get("description", "")})
+    return pd.DataFrame(rows)
+
+
+def run_summary(profile: str, paper: str | None = None, results: Results | None = None) -> pd.DataFrame:
+    """Per experiment (mean over seeds): accuracy with CI, macro F1, params, epochs, time, test size."""
+    res = _results(profile, paper, results)
+    ev = _Evaluator(res, True, [])
+    rows = []
+    for exp in sorted(res):
+        runs = ev.runs(exp)
+        lo, hi = ev.value_ci(exp, "accuracy")
+        raw = [r.raw for r in runs]
+        rows.append({"experiment": exp, "seeds": len(runs), "accuracy": ev.point(exp, "accuracy"),
+                     "ci_low": lo, "ci_high": hi, "macro_f1": ev.point(exp, "macro_f1"),
+                     "macro_auc": ev.point(exp, "macro_auc"), "params": raw[0].get("params"),
+                     "epochs_run": float(np.mean([sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list)
+                                                  else (r.get("epochs_run") or 0) for r in raw])),
+                     "s/epoch": ev.point(exp, "seconds_per_epoch"), "n_train": raw[0].get("sizes", {}).get("train"),
+                     "n_test": runs[0].n, "split": raw[0].get("split")})
+    return pd.DataFrame(rows)
+
+
+def paper_vs_ours(df: pd.DataFrame, ids: Sequence[str] | str, index: str = "what", columns: str | None = None
+                  ) -> pd.DataFrame:
+    """Claimed beside reproduced for a set of value claims (ids, or an id prefix), as display text.
+
+    With ``columns="metric"`` rows are the evidence experiment and columns (metric, paper/ours),
+    which lays out a results table such as Özer's Table 1.
+    """
+    sel = df[df["id"].str.startswith(ids)] if isinstance(ids, str) else df[df["id"].isin(list(ids))]
+    shown = [format_row(r) for _, r in sel.iterrows()]
+    flat = pd.DataFrame({"claim": sel["id"].values, "experiment": sel["evidence"].values,
+                         "metric": sel["metric"].values, "what": sel["what"].values,
+                         "paper": [s[0] for s in shown], "ours [95 % CI]": [s[1] for s in shown],
+                         "verdict": sel["verdict"].values})
+    if columns is None:
+        return flat.set_index(index)
+    wide = flat.pivot(index="experiment", columns=columns, values=["paper", "ours [95 % CI]", "verdict"])
+    order = list(dict.fromkeys(flat[columns]))
+    wide = wide.swaplevel(0, 1, axis=1)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["paper", "ours [95 % CI]", "verdict"]]))
+    return wide.reindex(list(dict.fromkeys(flat["experiment"])))
+
+
+def literature_table(profile: str, paper: str = "xu", experiments: Sequence[str] | None = None,
+                     results: Results | None = None) -> pd.DataFrame:
+    """The paper's reference rows (e.g. Xu's Table 1) with our runs' accuracy added, sorted."""
+    from fer_lib.claims import claims_for
+
+    refs = [c for c in claims_for(paper) if c.kind == "reference"]
+    rows = [{"model": c.label, "source": f"paper ({c.section})", "accuracy": c.value, "95 % CI": "",
+             "claim": c.id} for c in refs]
+    rs = run_summary(profile, paper, results)
+    for _, r in rs.iterrows():
+        if experiments is None or r["experiment"] in experiments:
+            rows.append({"model": f"ours: {r['experiment']}", "source": f"this replication ({profile})",
+                         "accuracy": r["accuracy"],
+                         "95 % CI": f"[{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]", "claim": ""})
+    out = pd.DataFrame(rows).sort_values("accuracy", ascending=False, kind="stable").reset_index(drop=True)
+    out["accuracy"] = [f"{v * 100:.2f} %" for v in out["accuracy"]]
+    return out
+
+
+def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | None = None,
+                  results: Results | None = None) -> pd.DataFrame:
+    """McNemar's test per seed for ``pairs`` (default: the paper's significance and comparison claims)."""
+    res = _results(profile, paper, results)
+    if pairs is None:
+        from fer_lib.claims import claims_for
+
+        pairs = list(dict.fromkeys((c.a, c.b) for c in claims_for(paper)
+                                   if c.kind in ("significance", "comparison") and c.metric in (None, "accuracy")
+                                   and not c.b.startswith("reference:")))
+    ev = _Evaluator(res, True, [])
+    rows = []
+    for a, b in pairs:
+        if not res.get(a) or not res.get(b):
+            continue
+        for t in mcnemar_pairs(ev.runs(a), ev.runs(b)):
+            rows.append({"A": a, "B": b, "seed": t["seed"], "both correct": t["table"][0][0],
+                         "A only": t["a_only_correct"], "B only": t["b_only_correct"],
+                         "both wrong": t["table"][1][1], "statistic": t["statistic"], "p": t["pvalue"],
+                         "test": "exact binomial" if t["exact"] else "chi² (continuity corrected)"})
+    return pd.DataFrame(rows, columns=["A", "B", "seed", "both correct", "A only", "B only", "both wrong",
+                                       "statistic", "p", "test"])
+
+
+def noise_table(profile: str, paper: str = "emotionnet", results: Results | None = None) -> pd.DataFrame:
+    """Test accuracy per noise level (sigma 0 = clean) for every run that has a noise evaluation."""
+    res = _results(profile, paper, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            nz = r.get("noise_robustness") or {}
+            if not nz:
+                continue
+            rows.append({"experiment": exp, "seed": r.get("seed"), "sigma": 0.0, "accuracy": r["metrics"]["accuracy"]})
+            rows += [{"experiment": exp, "seed": r.get("seed"), "sigma": float(s), "accuracy": float(a)}
+                     for s, a in nz.items()]
+    return pd.DataFrame(rows, columns=["experiment", "seed", "sigma", "accuracy"])
+
+
+def timing_table(profile: str, paper: str, results: Results | None = None) -> pd.DataFrame:
+    """Seconds per epoch and throughput per run, with the device it was timed on."""
+    res = _results(profile, paper, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            t = r.get("timing") or {}
+            rows.append({"experiment": exp, "seed": r.get("seed"), "device": (r.get("provenance") or {}).get("device"),
+                         "n_train": (r.get("sizes") or {}).get("train"), "n_test": (r.get("sizes") or {}).get("test"),
+                         "batch": ((r.get("config") or {}).get("train") or {}).get("batch_size"),
+                         "s/epoch": t.get("seconds_per_epoch"), "train img/s": t.get("train_images_per_s"),
+                         "eval img/s": t.get("eval_images_per_s"), "wall_s": t.get("wall_s")})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- images
+
+def test_images(run: dict, paths=None) -> np.ndarray:
+    """The raw 48x48 test images of a run in the order of ``run['test']['ids']``.
+
+    Loads the dataset pool the experiment used (FER2013 folders/CSV or CK+, see
+    :func:`fer_lib.experiments.load_dataset`); for CK+ clips the last (apex) frame is returned.
+    """
+    from fer_lib import data as fdata
+    from fer_lib.experiments import DataPaths, load_dataset
+
+    spec = run.get("config") or {}
+    ds = load_dataset(spec, paths or DataPaths.from_env())
+    ids = [str(i) for i in run["test"]["ids"]]
+    if spec.get("dataset") == "ckplus":
+        frames = (spec.get("model_kwargs") or {}).get("input_shape", [3])[0]
+        clips, _, _, clip_ids = fdata.ck_sequences(ds, frames=frames)
+        pos = {str(k): i for i, k in enumerate(clip_ids)}
+        return np.stack([clips[pos[i]][-1] for i in ids])
+    pos = {str(k): i for i, k in enumerate(ds.ids)}
+    missing = [i for i in ids if i not in pos]
+    if missing:
+        raise ValueError(f"{len(missing)} test id(s) of {run.get('experiment')} not in the dataset "
+                         f"{ds.source} (e.g. {missing[:3]}); is FER2013_PATH/CKPLUS_PATH the data it ran on?")
+    return ds.images[[pos[i] for i in ids]]
+
+
+def prediction_examples(run: dict, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    """Indices (into the run's test order) of ``n`` correct and ``n`` wrong predictions, seeded,
+    one class after another so that every class appears."""
+    y = np.asarray(run["test"]["y_true"])
+    pred = np.asarray(run["test"]["proba"]).argmax(1)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, mask in (("correct", pred == y), ("wrong", pred != y)):
+        picks: list[int] = []
+        pools = [rng.permutation(np.flatnonzero(mask & (y == c))).tolist() for c in range(len(run["class_names"]))]
+        while len(picks) < n and any(pools):
+            for p in pools:
+                if p and len(picks) < n:
+                    picks.append(p.pop())
+        out[name] = np.asarray(picks, dtype=int)
+    return out
+
+
+# ----------------------------------------------------------------------------- data audit
+
+def split_indices(exp_id: str, profile: str = "paper", seed: int = 0, paths=None) -> dict[str, np.ndarray]:
+    """Train/val/test indices into the experiment's dataset pool, as :func:`experiments.prepare`
+    chooses them but without touching pixels (k-fold splits: the pooled test folds)."""
+    from fer_lib import data as fdata
+    from fer_lib import splits
+    from fer_lib.experiments import PROFILES, DataPaths, _cap, experiments_for, load_dataset
+
+    paper, name = exp_id.split("/", 1)
+    exp = experiments_for(paper, [name])[0]
+    spec = exp.spec
+    ds = load_dataset(spec, paths or DataPaths.from_env())
+    split = spec.get("split", {"kind": "official"})
+    prof = PROFILES[profile]
+    if split.get("kind") == "subject_kfold":
+        _, labels, subjects, _ = fdata.ck_sequences(ds, frames=(spec.get("model_kwargs") or {}).get("input_shape", [3])[0])
+        folds = splits.subject_kfold(subjects, labels, k=split.get("k", 10), seed=seed,
+                                     val_fraction=split.get("val_fraction", 0.1))
+        return {"clips": np.arange(len(labels)), "labels": labels}
+    if split["kind"] == "official":
+        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
+    else:
+        sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
+    return {"train": _cap(sp.train, ds.labels, prof.get("max_train"), seed),
+            "val": _cap(sp.val, ds.labels, prof.get("max_val"), seed),
+            "test": _cap(sp.test, ds.labels, prof.get("max_test"), seed), "name": sp.name}
+
+
+def class_balance(papers: Sequence[str] | None = None, profile: str = "paper", seed: int = 0,
+                  paths=None) -> pd.DataFrame:
+    """Images per class in every distinct split the experiments use (one row per split part)."""
+    from fer_lib import data as fdata
+    from fer_lib.experiments import DataPaths, experiments_for, list_papers, load_dataset
+
+    paths = paths or DataPaths.from_env()
+    rows, seen = [], {}
+    for paper in papers or list_papers():
+        for e in experiments_for(paper):
+            s = e.spec
+            key = repr((s.get("dataset"), s.get("pool"), s.get("classes"), s.get("split")))
+            if key in seen:
+                seen[key]["used by"] += f", {e.id}"
+                continue
+            ds = load_dataset(s, paths)
+            parts = split_indices(e.id, profile, seed, paths)
+            if "clips" in parts:
+                lab = {"clips (sequences)": parts["labels"]}
+                desc = f"CK+ sequences, {s['split'].get('k')}-fold by subject"
+            else:
+                lab = {k: ds.labels[parts[k]] for k in ("train", "val", "test")}
+                desc = parts["name"]
+            first = None
+            for part, labels in lab.items():
+                counts = np.bincount(labels, minlength=len(ds.class_names))
+                row = {"split": desc, "pool": f"{s.get('dataset', 'fer2013')}/{s.get('pool', 'all')}", "part": part,
+                       **{c: int(n) for c, n in zip(ds.class_names, counts)}, "total": int(counts.sum()),
+                       "smallest/largest": round(counts.min() / max(counts.max(), 1), 3), "used by": e.id}
+                rows.append(row)
+                first = first or row
+            seen[key] = rows[-1] if len(lab) == 1 else first
+            for r in rows[-len(lab):]:
+                seen[key] = r  # keep a handle on the last; 'used by' synced below
+            for r in rows[-len(lab):]:
+                r["_key"] = key
+    df = pd.DataFrame(rows)
+    if len(df):
+        used = {k: v["used by"] for k, v in seen.items()}
+        df["used by"] = df["_key"].map(used)
+        df = df.drop(columns="_key")
+    return df
+
+
+def image_hashes(images: np.ndarray, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(exact, average) hashes per image: sha1 of the pixels, and a ``size``x``size`` average hash
+    (area-downsampled, thresholded at its mean) packed into bytes."""
+    import cv2
+
+    exact = np.array([hashlib.sha1(im.tobytes()).hexdigest()[:16] for im in images])
+    small = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
+    bits = small.reshape(len(images), -1) > small.reshape(len(images), -1).mean(1, keepdims=True)
+    ahash = np.array([b.tobytes().hex() for b in np.packbits(bits, axis=1)])
+    return exact, ahash
+
+
+def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, near_threshold: float = 0.02,
+                    class_names: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exact and near duplicates within and across ``groups`` (e.g. FER2013 Training/PublicTest/PrivateTest).
+
+    * exact: identical pixels (sha1);
+    * near: the same 8x8 average hash **and** 16x16 thumbnails (standardised) within a mean
+      absolute difference of ``near_threshold`` x 255 grey levels of each other -- catches re-encoded,
+      slightly shifted-brightness copies while ignoring hash collisions of different faces.
+      Images that are almost uniform (std < 2 grey levels) are reported separately, not as duplicates.
+
+    Returns (summary per kind and group pair, one row per duplicate pair with labels).
+    """
+    import cv2
+
+    images = np.asarray(images)
+    exact, ahash = image_hashes(images)
+    flat_std = images.reshape(len(images), -1).std(1)
+    blank = flat_std < 2
+    thumbs = np.stack([cv2.resize(im, (16, 16), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
+    thumbs = thumbs.reshape(len(images), -1)
+    thumbs = (thumbs - thumbs.mean(1, keepdims=True)) / (thumbs.std(1, keepdims=True) + 1e-6)
+    pairs = []
+    for kind, keys in (("exact", exact), ("near", ahash)):
+        order = np.argsort(keys, kind="stable")
+        k_sorted = keys[order]
+        bounds = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1], True])
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            if e - s < 2:
+                continue
+            members = [int(i) for i in order[s:e] if not blank[i]]
+            for i, j in combinations(members, 2):
+                if kind == "near":
+                    if exact[i] == exact[j]:
+                        continue  # already an exact pair
+                    if np.abs(thumbs[i] - thumbs[j]).mean() * 0.25 > near_threshold * 4:
+                        continue
+                pairs.append((kind, i, j))
+    names = list(class_names) if class_names is not None else None
+    rows = []
+    for kind, i, j in pairs:
+        gi, gj = sorted((str(groups[i]), str(groups[j])))
+        rows.append({"kind": kind, "i": i, "j": j, "groups": f"{gi}–{gj}",
+                     "label_i": names[labels[i]] if names else int(labels[i]),
+                     "label_j": names[labels[j]] if names else int(labels[j]),
+                     "same_label": bool(labels[i] == labels[j])})
+    detail = pd.DataFrame(rows, columns=["kind", "i", "j", "groups", "label_i", "label_j", "same_label"])
+    if len(detail):
+        summary = (detail.groupby(["kind", "groups"])
+                   .agg(pairs=("i", "size"), label_conflicts=("same_label", lambda s: int((~s).sum())))
+                   .reset_index())
+    else:
+        summary = pd.DataFrame(columns=["kind", "groups", "pairs", "label_conflicts"])
+    blank_rows = pd.DataFrame({"kind": "near-uniform image", "groups": pd.Series(groups[blank]).astype(str)})
+    if len(blank_rows):
+        b = blank_rows.groupby(["kind", "groups"]).size().rename("pairs").reset_index()
+        b["label_conflicts"] = np.nan
+        summary = pd.concat([summary, b], ignore_index=True)
+    return summary, detail
