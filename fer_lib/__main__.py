@@ -1,5 +1,7 @@
+"""``python -m fer_lib``: the command line (guarded: worker processes are spawned)."""
 import sys
 
 from fer_lib.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

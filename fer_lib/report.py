@@ -127,6 +127,7 @@ class _Run:
         self.seed = run.get("seed", 0)
         self.n = len(self.y)
         self.key = hashlib.sha1("\n".join(self.ids).encode()).hexdigest()
+        self._auc_prep: dict[int, tuple] = {}
 
     @cached_property
     def nll(self) -> np.ndarray:
@@ -201,10 +202,6 @@ class _Run:
         b, k = idx.shape[0], self.k
         codes = (self.y * k + self.pred)[idx] + (np.arange(b) * k * k)[:, None]
         return np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k)
-
-    @cached_property
-    def _auc_prep(self) -> dict[int, tuple]:
-        return {}
 
     def _auc_reps(self, c: int, idx: np.ndarray) -> np.ndarray:
         """One-vs-rest AUC per replicate (Mann-Whitney with ties counted 1/2), vectorised."""
@@ -1054,9 +1051,7 @@ def split_indices(exp_id: str, profile: str = "paper", seed: int = 0, paths=None
     split = spec.get("split", {"kind": "official"})
     prof = PROFILES[profile]
     if split.get("kind") == "subject_kfold":
-        _, labels, subjects, _ = fdata.ck_sequences(ds, frames=(spec.get("model_kwargs") or {}).get("input_shape", [3])[0])
-        folds = splits.subject_kfold(subjects, labels, k=split.get("k", 10), seed=seed,
-                                     val_fraction=split.get("val_fraction", 0.1))
+        _, labels, _, _ = fdata.ck_sequences(ds, frames=(spec.get("model_kwargs") or {}).get("input_shape", [3])[0])
         return {"clips": np.arange(len(labels)), "labels": labels}
     if split["kind"] == "official":
         sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
@@ -1070,44 +1065,37 @@ def split_indices(exp_id: str, profile: str = "paper", seed: int = 0, paths=None
 def class_balance(papers: Sequence[str] | None = None, profile: str = "paper", seed: int = 0,
                   paths=None) -> pd.DataFrame:
     """Images per class in every distinct split the experiments use (one row per split part)."""
-    from fer_lib import data as fdata
     from fer_lib.experiments import DataPaths, experiments_for, list_papers, load_dataset
 
     paths = paths or DataPaths.from_env()
-    rows, seen = [], {}
+    rows: list[dict] = []
+    users: dict[str, list[str]] = {}
     for paper in papers or list_papers():
         for e in experiments_for(paper):
             s = e.spec
             key = repr((s.get("dataset"), s.get("pool"), s.get("classes"), s.get("split")))
-            if key in seen:
-                seen[key]["used by"] += f", {e.id}"
+            if key in users:
+                users[key].append(e.id)
                 continue
+            users[key] = [e.id]
             ds = load_dataset(s, paths)
             parts = split_indices(e.id, profile, seed, paths)
             if "clips" in parts:
-                lab = {"clips (sequences)": parts["labels"]}
-                desc = f"CK+ sequences, {s['split'].get('k')}-fold by subject"
+                labelled = {"clips (sequences)": parts["labels"]}
+                desc = f"CK+ sequences, subject-independent {s['split'].get('k')}-fold"
             else:
-                lab = {k: ds.labels[parts[k]] for k in ("train", "val", "test")}
+                labelled = {k: ds.labels[parts[k]] for k in ("train", "val", "test")}
                 desc = parts["name"]
-            first = None
-            for part, labels in lab.items():
+            for part, labels in labelled.items():
                 counts = np.bincount(labels, minlength=len(ds.class_names))
-                row = {"split": desc, "pool": f"{s.get('dataset', 'fer2013')}/{s.get('pool', 'all')}", "part": part,
-                       **{c: int(n) for c, n in zip(ds.class_names, counts)}, "total": int(counts.sum()),
-                       "smallest/largest": round(counts.min() / max(counts.max(), 1), 3), "used by": e.id}
-                rows.append(row)
-                first = first or row
-            seen[key] = rows[-1] if len(lab) == 1 else first
-            for r in rows[-len(lab):]:
-                seen[key] = r  # keep a handle on the last; 'used by' synced below
-            for r in rows[-len(lab):]:
-                r["_key"] = key
+                rows.append({"split": desc, "pool": f"{s.get('dataset', 'fer2013')}/{s.get('pool', 'all')}",
+                             "part": part, **{c: int(n) for c, n in zip(ds.class_names, counts)},
+                             "total": int(counts.sum()),
+                             "smallest/largest": round(float(counts.min() / max(counts.max(), 1)), 3),
+                             "_key": key})
     df = pd.DataFrame(rows)
     if len(df):
-        used = {k: v["used by"] for k, v in seen.items()}
-        df["used by"] = df["_key"].map(used)
-        df = df.drop(columns="_key")
+        df["used by"] = df.pop("_key").map({k: ", ".join(v) for k, v in users.items()})
     return df
 
 
@@ -1123,14 +1111,15 @@ def image_hashes(images: np.ndarray, size: int = 8) -> tuple[np.ndarray, np.ndar
     return exact, ahash
 
 
-def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, near_threshold: float = 0.02,
+def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, near_threshold: float = 0.2,
                     class_names: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exact and near duplicates within and across ``groups`` (e.g. FER2013 Training/PublicTest/PrivateTest).
 
     * exact: identical pixels (sha1);
-    * near: the same 8x8 average hash **and** 16x16 thumbnails (standardised) within a mean
-      absolute difference of ``near_threshold`` x 255 grey levels of each other -- catches re-encoded,
-      slightly shifted-brightness copies while ignoring hash collisions of different faces.
+    * near: the same 8x8 average hash **and** standardised 16x16 thumbnails (zero mean, unit
+      variance) whose mean absolute difference is below ``near_threshold`` standard deviations --
+      catches re-encoded, rescaled or brightness-shifted copies and ignores hash collisions of
+      different faces. Not exact copies (those are counted once, as exact).
       Images that are almost uniform (std < 2 grey levels) are reported separately, not as duplicates.
 
     Returns (summary per kind and group pair, one row per duplicate pair with labels).
@@ -1157,7 +1146,7 @@ def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, 
                 if kind == "near":
                     if exact[i] == exact[j]:
                         continue  # already an exact pair
-                    if np.abs(thumbs[i] - thumbs[j]).mean() * 0.25 > near_threshold * 4:
+                    if np.abs(thumbs[i] - thumbs[j]).mean() > near_threshold:
                         continue
                 pairs.append((kind, i, j))
     names = list(class_names) if class_names is not None else None

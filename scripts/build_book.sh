@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Build the Jupyter Book from the executed notebooks of one profile. Executes and trains nothing.
+#   bash scripts/build_book.sh PROFILE          (PROFILE: smoke | quick | paper)
+# 1. checks build/notebooks/PROFILE/ holds every notebook the book lists (made by
+#    `python scripts/run_notebooks.py --profile PROFILE`), and that none failed, holds an error
+#    output or a traceback, or was executed for another profile;
+# 2. copies them into book/generated/ (git-ignored) and writes the generated tables, figure
+#    and profile banner there (scripts/book_tables.py);
+# 3. runs `jupyter-book build . --all -W -n --keep-going`: any Sphinx warning (a broken
+#    cross-reference, a missing figure or include) fails the build;
+# 4. prints the path of _build/html/index.html.
+set -eo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+
+profile="${1:-}"
+case "$profile" in
+  smoke|quick|paper) ;;
+  -h|--help) sed -n '2,12p' "$0"; exit 0;;
+  "") echo "build_book.sh: give the profile: bash scripts/build_book.sh smoke|quick|paper" >&2; exit 2;;
+  *) echo "build_book.sh: unknown profile '$profile'; use smoke, quick or paper" >&2; exit 2;;
+esac
+
+py="${PYTHON:-$repo/.venv/bin/python}"
+jb="$repo/.venv/bin/jupyter-book"
+if [ ! -x "$py" ] || [ ! -x "$jb" ]; then
+  echo "build_book.sh: no .venv with jupyter-book; run: bash scripts/setup_env.sh" >&2
+  exit 2
+fi
+
+src="build/notebooks/$profile"
+# The notebooks the book needs = the book/generated/<name> entries of _toc.yml.
+mapfile -t needed < <(sed -n 's#^[[:space:]-]*\(root\|file\):[[:space:]]*book/generated/\([A-Za-z0-9_.-]*\)[[:space:]]*$#\2#p' _toc.yml \
+                      | sed 's/\.ipynb$//')
+if [ "${#needed[@]}" -eq 0 ]; then
+  echo "build_book.sh: found no book/generated/ entries in _toc.yml" >&2; exit 2
+fi
+missing=()
+for name in "${needed[@]}"; do
+  [ -s "$src/$name.ipynb" ] || missing+=("$src/$name.ipynb")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  {
+    echo "build_book.sh: the executed notebooks of profile '$profile' are missing:"
+    printf '  %s\n' "${missing[@]}"
+    echo "Make them with:"
+    echo "  .venv/bin/python scripts/run_notebooks.py --profile $profile"
+    echo "(after the experiments: .venv/bin/python -m fer_lib run --profile $profile), or all at once:"
+    echo "  bash run_all.sh --profile $profile"
+  } >&2
+  exit 1
+fi
+
+echo "[book] checking the executed notebooks in $src/"
+"$py" - "$profile" "$src" "${needed[@]}" <<'PY'
+import json, sys
+from pathlib import Path
+
+profile, src, names = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+problems = []
+for name in names:
+    path = src / f"{name}.ipynb"
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        problems.append(f"{path}: not a readable notebook ({e})")
+        continue
+    pm = nb.get("metadata", {}).get("papermill", {})
+    if pm.get("exception"):
+        problems.append(f"{path}: papermill recorded an exception (the notebook failed)")
+    ran = pm.get("parameters", {}).get("profile")
+    if ran is not None and ran != profile:
+        problems.append(f"{path}: executed for profile '{ran}', not '{profile}'")
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if code and not any(c.get("outputs") for c in code):
+        problems.append(f"{path}: no code cell has an output (not executed?)")
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) or []:
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            if out.get("output_type") == "error":
+                problems.append(f"{path}: cell {i} has an error output: {out.get('ename')}: {out.get('evalue')}")
+            elif "Traceback (most recent call last)" in text:
+                problems.append(f"{path}: cell {i} printed a traceback")
+if problems:
+    print("build_book.sh: refusing to build from these notebooks:", *problems, sep="\n  ", file=sys.stderr)
+    print(f"Re-run them: .venv/bin/python scripts/run_notebooks.py --profile {profile}", file=sys.stderr)
+    sys.exit(1)
+print(f"[book] {len(names)} notebooks OK")
+PY
+
+gen=book/generated
+rm -rf "$gen"
+mkdir -p "$gen"
+for name in "${needed[@]}"; do cp "$src/$name.ipynb" "$gen/$name.ipynb"; done
+"$py" scripts/book_tables.py --profile "$profile" --out "$gen"
+
+echo "[book] jupyter-book build (warnings are errors)"
+rm -rf _build/html _build/.doctrees
+t0=$(date +%s)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+"$jb" build . --all -W -n --keep-going 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -ne 0 ]; then
+  echo >&2
+  echo "build_book.sh: jupyter-book failed (exit $rc). Warnings, which fail the build:" >&2
+  grep -E "WARNING|ERROR" "$log" >&2 || true
+  exit "$rc"
+fi
+index="$repo/_build/html/index.html"
+[ -s "$index" ] || { echo "build_book.sh: the build left no $index" >&2; exit 1; }
+echo "[book] built profile '$profile' in $(( $(date +%s) - t0 )) s"
+echo "$index"
