@@ -826,6 +826,20 @@ def provenance_table(profile: str, results: Results | None = None) -> pd.DataFra
 
 # ----------------------------------------------------------------------------- paper pages
 
+def use_data(fer2013: str = "", ckplus: str = "", fer2013_csv: str = ""):
+    """Export FER2013_PATH / CKPLUS_PATH / FER2013_CSV (non-empty arguments only, made absolute)
+    so the runner and :func:`test_images` use them; returns the :class:`DataPaths` now in effect."""
+    import os
+    from pathlib import Path
+
+    from fer_lib.experiments import DataPaths
+
+    for var, val in (("FER2013_PATH", fer2013), ("CKPLUS_PATH", ckplus), ("FER2013_CSV", fer2013_csv)):
+        if val:
+            os.environ[var] = str(Path(val).expanduser().resolve())
+    return DataPaths.from_env()
+
+
 def paper_info(paper: str) -> dict:
     """Title, protocol text and paper file of ``experiments/<paper>.yaml``."""
     from fer_lib.experiments import load_paper
@@ -1111,7 +1125,7 @@ def image_hashes(images: np.ndarray, size: int = 8) -> tuple[np.ndarray, np.ndar
     return exact, ahash
 
 
-def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, near_threshold: float = 0.2,
+def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, near_threshold: float = 0.25,
                     class_names: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exact and near duplicates within and across ``groups`` (e.g. FER2013 Training/PublicTest/PrivateTest).
 
@@ -1119,7 +1133,8 @@ def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, 
     * near: the same 8x8 average hash **and** standardised 16x16 thumbnails (zero mean, unit
       variance) whose mean absolute difference is below ``near_threshold`` standard deviations --
       catches re-encoded, rescaled or brightness-shifted copies and ignores hash collisions of
-      different faces. Not exact copies (those are counted once, as exact).
+      different faces (eyeballed on FER2013: below 0.25 nearly every pair is the same photograph).
+      Exact copies are counted once, as exact.
       Images that are almost uniform (std < 2 grey levels) are reported separately, not as duplicates.
 
     Returns (summary per kind and group pair, one row per duplicate pair with labels).

@@ -48,6 +48,7 @@ def set_determinism(seed: int) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+        tf.get_logger().setLevel("ERROR")  # retracing notices drown the progress lines
 
 
 def _optimizer(name: str, lr: float):

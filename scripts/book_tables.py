@@ -166,12 +166,12 @@ def write_profile(out: Path, profile: str, nb_dir: Path, commit: str, dirty: boo
 def _split(spec: dict) -> str:
     s = spec.get("split", {"kind": "official"})
     if s["kind"] == "official":
-        return (f"official FER2013 Usage split; validation = stratified {100 * s.get('val_fraction', 0.1):g} % "
+        return (f"official FER2013 Usage split, validation = stratified {100 * s.get('val_fraction', 0.1):g} % "
                 "of Training")
     if s["kind"] == "stratified":
         return "random stratified " + "/".join(f"{100 * f:g}" for f in s["fractions"]) + " train/val/test"
     if s["kind"] == "subject_kfold":
-        return (f"subject-independent {s.get('k', 10)}-fold CV; validation = {100 * s.get('val_fraction', 0.1):g} % "
+        return (f"subject-independent {s.get('k', 10)}-fold CV, validation = {100 * s.get('val_fraction', 0.1):g} % "
                 "of each training fold's subjects")
     return str(s)
 
@@ -257,14 +257,29 @@ ROWS = [
 ]
 
 
+def _names(names: list[str], all_names: list[str]) -> str:
+    """Experiment names, with a run of names sharing a prefix ('ck_full', 'ck_cnn3d', ...) as 'ck_*'
+    when the run holds every experiment with that prefix."""
+    out, rest = [], list(names)
+    for pre in sorted({n.split("_", 1)[0] + "_" for n in names if "_" in n}):
+        members = [n for n in all_names if n.startswith(pre)]
+        if len(members) > 2 and all(m in rest for m in members):
+            out.append(f"`{pre}*`")
+            rest = [n for n in rest if n not in members]
+    return ", ".join(out + [f"`{n}`" for n in rest])
+
+
 def _grouped(exps: list, fn) -> str:
-    """One value when every experiment agrees, else each value with the experiments it applies to."""
+    """One value when every experiment agrees; else the most common value, then 'for <experiments>:
+    <value>' for each exception."""
     groups: dict[str, list[str]] = {}
     for e in exps:
         groups.setdefault(fn(e.spec), []).append(e.name)
     if len(groups) == 1:
         return next(iter(groups))
-    return "; ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    all_names = [e.name for e in exps]
+    return ordered[0][0] + "".join(f"; for {_names(names, all_names)}: {v}" for v, names in ordered[1:])
 
 
 def write_protocols(out: Path, papers: dict[str, dict]) -> None:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Build the Jupyter Book from the executed notebooks of one profile. Executes and trains nothing.
 #   bash scripts/build_book.sh PROFILE          (PROFILE: smoke | quick | paper)
+#   BOOK_NOTEBOOKS=DIR bash scripts/build_book.sh PROFILE   (executed notebooks from DIR instead)
 # 1. checks build/notebooks/PROFILE/ holds every notebook the book lists (made by
 #    `python scripts/run_notebooks.py --profile PROFILE`), and that none failed, holds an error
 #    output or a traceback, or was executed for another profile;
-# 2. copies them into book/generated/ (git-ignored) and writes the generated tables, figure
-#    and profile banner there (scripts/book_tables.py);
+# 2. copies them into book/generated/ (git-ignored; papermill's parameter cells removed and code
+#    folded behind a toggle, outputs untouched) and writes the generated tables, figure and
+#    profile banner there (scripts/book_tables.py);
 # 3. runs `jupyter-book build . --all -W -n --keep-going`: any Sphinx warning (a broken
 #    cross-reference, a missing figure or include) fails the build;
 # 4. prints the path of _build/html/index.html.
@@ -16,7 +18,7 @@ repo=$PWD
 profile="${1:-}"
 case "$profile" in
   smoke|quick|paper) ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0;;
+  -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0;;
   "") echo "build_book.sh: give the profile: bash scripts/build_book.sh smoke|quick|paper" >&2; exit 2;;
   *) echo "build_book.sh: unknown profile '$profile'; use smoke, quick or paper" >&2; exit 2;;
 esac
@@ -28,7 +30,8 @@ if [ ! -x "$py" ] || [ ! -x "$jb" ]; then
   exit 2
 fi
 
-src="build/notebooks/$profile"
+# BOOK_NOTEBOOKS: another folder of executed notebooks (e.g. fetched from a GPU machine)
+src="${BOOK_NOTEBOOKS:-build/notebooks/$profile}"
 # The notebooks the book needs = the book/generated/<name> entries of _toc.yml.
 mapfile -t needed < <(sed -n 's#^[[:space:]-]*\(root\|file\):[[:space:]]*book/generated/\([A-Za-z0-9_.-]*\)[[:space:]]*$#\2#p' _toc.yml \
                       | sed 's/\.ipynb$//')
@@ -43,21 +46,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
   {
     echo "build_book.sh: the executed notebooks of profile '$profile' are missing:"
     printf '  %s\n' "${missing[@]}"
-    echo "Make them with:"
+    echo "Make them with (add --no-train to only render the results already in results/$profile/):"
     echo "  .venv/bin/python scripts/run_notebooks.py --profile $profile"
-    echo "(after the experiments: .venv/bin/python -m fer_lib run --profile $profile), or all at once:"
-    echo "  bash run_all.sh --profile $profile"
+    echo "or everything at once: bash run_all.sh --profile $profile"
   } >&2
   exit 1
 fi
 
-echo "[book] checking the executed notebooks in $src/"
-"$py" - "$profile" "$src" "${needed[@]}" <<'PY'
+gen=book/generated
+rm -rf "$gen"
+mkdir -p "$gen"
+echo "[book] checking the executed notebooks in $src/ and copying them to $gen/"
+"$py" - "$profile" "$src" "$gen" "${needed[@]}" <<'PY'
 import json, sys
 from pathlib import Path
 
-profile, src, names = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
-problems = []
+profile, src, gen, names = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
+# Presentation only (outputs are never touched): papermill's parameter cells are removed (the
+# profile banner says which profile ran), and code is folded behind a "show code" toggle
+# unless a cell asks otherwise with one of these tags.
+SHOWN = {"show-input", "hide-input", "remove-input", "hide-cell", "remove-cell", "hide-output", "remove-output"}
+problems, books = [], {}
 for name in names:
     path = src / f"{name}.ipynb"
     try:
@@ -82,18 +91,22 @@ for name in names:
                 problems.append(f"{path}: cell {i} has an error output: {out.get('ename')}: {out.get('evalue')}")
             elif "Traceback (most recent call last)" in text:
                 problems.append(f"{path}: cell {i} printed a traceback")
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if cell.get("cell_type") == "code":
+            if {"parameters", "injected-parameters"} & set(tags):
+                tags.append("remove-cell")
+            elif not SHOWN & set(tags):
+                tags.append("hide-input")
+    books[name] = nb
 if problems:
     print("build_book.sh: refusing to build from these notebooks:", *problems, sep="\n  ", file=sys.stderr)
     print(f"Re-run them: .venv/bin/python scripts/run_notebooks.py --profile {profile}", file=sys.stderr)
     sys.exit(1)
+for name, nb in books.items():
+    (gen / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 print(f"[book] {len(names)} notebooks OK")
 PY
-
-gen=book/generated
-rm -rf "$gen"
-mkdir -p "$gen"
-for name in "${needed[@]}"; do cp "$src/$name.ipynb" "$gen/$name.ipynb"; done
-"$py" scripts/book_tables.py --profile "$profile" --out "$gen"
+"$py" scripts/book_tables.py --profile "$profile" --out "$gen" --notebooks "$src"
 
 echo "[book] jupyter-book build (warnings are errors)"
 rm -rf _build/html _build/.doctrees
