@@ -72,12 +72,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def provenance(job: Job, data_hash: str) -> dict:
+def provenance(job: Job, data_hash: str, commit: tuple[str, bool]) -> dict:
+    """Where a result came from; ``commit`` is read when the run starts, not when it ends."""
     import keras
 
     from fer_lib.train import device_description
 
-    commit, dirty = git_commit()
+    commit, dirty = commit
     return {"commit": commit, "dirty": dirty, "data_hash": data_hash, "seed": job.seed, "profile": job.profile,
             "device": device_description(), "backend": keras.backend.backend(), "hostname": platform.node(),
             "platform": platform.platform(), "packages": package_versions(),
@@ -136,6 +137,7 @@ def run_job(job: Job, paths: DataPaths | None = None, verbose: int = 2) -> Path:
     from fer_lib.metrics import classification_report
 
     paths = paths or DataPaths.from_env()
+    commit = git_commit()
     t0 = time.perf_counter()
     folds = prepare(job.experiment, job.profile, job.seed, paths)
     data_hash = load_dataset(job.experiment.spec, paths).source_hash
@@ -164,7 +166,7 @@ def run_job(job: Job, paths: DataPaths | None = None, verbose: int = 2) -> Path:
                    "eval_images_per_s": float(np.median([o["eval_images_per_s"] for o in outs]))},
         "noise_robustness": noise,
         "test": {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()},
-        "provenance": provenance(job, data_hash),
+        "provenance": provenance(job, data_hash, commit),
     }
     cache.atomic_write_json(job.result_path, result)
     shutil.rmtree(job.work_path, ignore_errors=True)
