@@ -217,6 +217,22 @@ def _model_input(images: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"unknown input kind {kind!r}; use gray01, rgb255, volume01 or clip01")
 
 
+def image_split(exp: Experiment, profile: str, seed: int, ds: fdata.FaceDataset) -> splits.Split:
+    """Train/val/test indices into the pool of a single-split experiment, capped for the profile."""
+    split = exp.spec.get("split", {"kind": "official"})
+    kind = split.get("kind")
+    if kind == "official":
+        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
+    elif kind == "stratified":
+        sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
+    else:
+        raise ValueError(f"{exp.id}: unknown split kind {kind!r}; use official, stratified or subject_kfold")
+    prof = PROFILES[profile]
+    return splits.Split(_cap(sp.train, ds.labels, prof.get("max_train"), seed),
+                        _cap(sp.val, ds.labels, prof.get("max_val"), seed),
+                        _cap(sp.test, ds.labels, prof.get("max_test"), seed), sp.name)
+
+
 def prepare(exp: Experiment, profile: str, seed: int, paths: DataPaths) -> list[Prepared]:
     """Build the arrays for every fold of ``exp`` (one fold unless the split is k-fold)."""
     spec = exp.spec
@@ -237,15 +253,8 @@ def prepare(exp: Experiment, profile: str, seed: int, paths: DataPaths) -> list[
         return [Prepared(x[f.train], labels[f.train], x[f.val], labels[f.val], x[f.test], labels[f.test],
                          ids[f.test], ds.class_names, f.name, {"subjects_test": sorted(set(subjects[f.test].tolist()))})
                 for f in folds]
-    if kind == "official":
-        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
-    elif kind == "stratified":
-        sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
-    else:
-        raise ValueError(f"{exp.id}: unknown split kind {kind!r}; use official, stratified or subject_kfold")
-    tr = _cap(sp.train, ds.labels, prof.get("max_train"), seed)
-    va = _cap(sp.val, ds.labels, prof.get("max_val"), seed)
-    te = _cap(sp.test, ds.labels, prof.get("max_test"), seed)
+    sp = image_split(exp, profile, seed, ds)
+    tr, va, te = sp.train, sp.val, sp.test
     used = np.unique(np.concatenate([tr, va, te]))  # pool order: same images, same alignment cache
     images = np.empty_like(ds.images)
     images[used] = _pixels(ds.images[used], steps)

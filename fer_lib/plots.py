@@ -233,14 +233,14 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
 def verdict_bars(counts: pd.DataFrame, title: str | None = None) -> Figure:
     """Stacked horizontal bars of verdict counts per paper (:func:`fer_lib.report.verdict_counts`)."""
     counts = counts.drop(index="all", errors="ignore")
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.2))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.6))
     left = np.zeros(len(counts))
     for v in counts.columns:
         ax.barh(counts.index, counts[v], left=left, color=VERDICT_COLOURS.get(v, "k"), label=v)
         left += counts[v].to_numpy()
     ax.invert_yaxis()
     ax.set_xlabel("claims")
-    ax.legend(fontsize=7, ncols=3, loc="lower right")
+    ax.legend(fontsize=7, ncols=6, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     ax.set_title(title or "Verdicts per paper", fontsize=10)
     fig.tight_layout()
     return _done(fig)
@@ -286,7 +286,7 @@ def time_per_epoch(table: pd.DataFrame, claimed: Mapping[str, float] | None = No
             if _short(exp) in xs:
                 ax2.plot(xs[_short(exp)], s, "D", mfc="none", mec="#d95f02", ms=9)
         ax2.set_ylabel("paper's seconds (hardware unknown)", color="#d95f02", fontsize=8)
-        ax2.set_ylim(bottom=0)
+        ax2.set_ylim(0, max(claimed.values()) * 1.15)
     ax.tick_params(axis="x", rotation=20)
     ax.set_title(title or "Time per epoch", fontsize=10)
     fig.tight_layout()
@@ -296,24 +296,29 @@ def time_per_epoch(table: pd.DataFrame, claimed: Mapping[str, float] | None = No
 def accuracy_vs_reference(summary: pd.DataFrame, reference: float = 0.65, spread: float | None = 0.05,
                           label: str = "human", others: Mapping[str, float] | None = None,
                           title: str | None = None) -> Figure:
-    """Our test accuracies (bars with 95 % CI, :func:`fer_lib.report.run_summary`) against a reference
-    line (e.g. human 65 ± 5 %) and optional literature values (grey ticks)."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    names = [_short(e) for e in summary["experiment"]]
-    acc = summary["accuracy"].to_numpy(float)
-    err = np.vstack([acc - summary["ci_low"].to_numpy(float), summary["ci_high"].to_numpy(float) - acc])
-    ax.bar(names, acc, yerr=err, color="#4c72b0", capsize=4, label="ours (95 % CI)")
-    ax.axhline(reference, color="#d95f02", lw=1.5, label=f"{label} {reference * 100:.0f} %"
+    """Horizontal bars, best first: our test accuracies (blue, 95 % CI from
+    :func:`fer_lib.report.run_summary`) among literature values (grey, ``others``), with the
+    reference (e.g. human 65 ± 5 %) as a line and band."""
+    rows = [(f"ours: {_short(e)}", a, lo, hi, True) for e, a, lo, hi in
+            zip(summary["experiment"], summary["accuracy"], summary["ci_low"], summary["ci_high"])]
+    rows += [(k, v, np.nan, np.nan, False) for k, v in (others or {}).items()]
+    rows.sort(key=lambda r: r[1])
+    fig, ax = plt.subplots(figsize=(6.8, 0.32 * len(rows) + 1.4))
+    y = np.arange(len(rows))
+    for yi, (name, a, lo, hi, ours) in zip(y, rows):
+        ax.barh(yi, a, color="#4c72b0" if ours else "0.75", height=0.7)
+        if ours and np.isfinite(lo):
+            ax.errorbar(a, yi, xerr=[[a - lo], [hi - a]], color="k", capsize=3, lw=1)
+        ax.text((hi if ours and np.isfinite(hi) else a) + 0.008, yi, f"{a * 100:.1f}", va="center", fontsize=7)
+    ax.axvline(reference, color="#d95f02", lw=1.5, label=f"{label} {reference * 100:.0f} %"
                + (f" ± {spread * 100:.0f}" if spread else ""))
     if spread:
-        ax.axhspan(reference - spread, reference + spread, color="#d95f02", alpha=0.12, lw=0)
-    if others:
-        for k, (lab, v) in enumerate(others.items()):
-            ax.axhline(v, color="0.6", lw=0.7, ls=":")
-            ax.text(len(names) - 0.5, v, f" {lab}", fontsize=6, va="center", color="0.4")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8, loc="upper left")
+        ax.axvspan(reference - spread, reference + spread, color="#d95f02", alpha=0.12, lw=0)
+    ax.set_yticks(y)
+    ax.set_yticklabels([r[0] for r in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test accuracy on FER2013")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "Test accuracy against the reference", fontsize=10)
     fig.tight_layout()
     return _done(fig)

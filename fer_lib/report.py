@@ -738,6 +738,15 @@ def _fmt(v: Any, scale: str, diff: bool = False, unit: bool = True) -> str:
     return f"{v:{sign}.4g}"
 
 
+def fmt_pct(value: Any, digits: int = 1, points: bool = False) -> str:
+    """A fraction as display text for prose ("54.5 %", or "+1.5 points" with ``points``);
+    "n/a (no results yet)" when the value is missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "n/a (no results yet)"
+    v = float(value) * 100
+    return f"{v:+.{digits}f} points" if points else f"{v:.{digits}f} %"
+
+
 def format_row(row: pd.Series) -> tuple[str, str]:
     """(claimed, reproduced) of one evaluate_claims row as display text, CI in brackets."""
     kind, scale = row["kind"], row["scale"]
@@ -932,11 +941,13 @@ def paper_vs_ours(df: pd.DataFrame, ids: Sequence[str] | str, index: str = "what
 
 
 def literature_table(profile: str, paper: str = "xu", experiments: Sequence[str] | None = None,
-                     results: Results | None = None) -> pd.DataFrame:
-    """The paper's reference rows (e.g. Xu's Table 1) with our runs' accuracy added, sorted."""
+                     results: Results | None = None, section_contains: str | None = "Table") -> pd.DataFrame:
+    """The paper's reference rows (those whose section names a table, e.g. Xu's Table 1) with our
+    runs' accuracy added, sorted best first."""
     from fer_lib.claims import claims_for
 
-    refs = [c for c in claims_for(paper) if c.kind == "reference"]
+    refs = [c for c in claims_for(paper) if c.kind == "reference"
+            and (section_contains is None or section_contains in c.section)]
     rows = [{"model": c.label, "source": f"paper ({c.section})", "accuracy": c.value, "95 % CI": "",
              "claim": c.id} for c in refs]
     rs = run_summary(profile, paper, results)
@@ -1055,25 +1066,17 @@ def split_indices(exp_id: str, profile: str = "paper", seed: int = 0, paths=None
     """Train/val/test indices into the experiment's dataset pool, as :func:`experiments.prepare`
     chooses them but without touching pixels (k-fold splits: the pooled test folds)."""
     from fer_lib import data as fdata
-    from fer_lib import splits
-    from fer_lib.experiments import PROFILES, DataPaths, _cap, experiments_for, load_dataset
+    from fer_lib.experiments import DataPaths, experiments_for, image_split, load_dataset
 
     paper, name = exp_id.split("/", 1)
     exp = experiments_for(paper, [name])[0]
     spec = exp.spec
     ds = load_dataset(spec, paths or DataPaths.from_env())
-    split = spec.get("split", {"kind": "official"})
-    prof = PROFILES[profile]
-    if split.get("kind") == "subject_kfold":
+    if spec.get("split", {}).get("kind") == "subject_kfold":
         _, labels, _, _ = fdata.ck_sequences(ds, frames=(spec.get("model_kwargs") or {}).get("input_shape", [3])[0])
         return {"clips": np.arange(len(labels)), "labels": labels}
-    if split["kind"] == "official":
-        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
-    else:
-        sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
-    return {"train": _cap(sp.train, ds.labels, prof.get("max_train"), seed),
-            "val": _cap(sp.val, ds.labels, prof.get("max_val"), seed),
-            "test": _cap(sp.test, ds.labels, prof.get("max_test"), seed), "name": sp.name}
+    sp = image_split(exp, profile, seed, ds)
+    return {"train": sp.train, "val": sp.val, "test": sp.test, "name": sp.name}
 
 
 def class_balance(papers: Sequence[str] | None = None, profile: str = "paper", seed: int = 0,

@@ -38,10 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from fer_lib import claims as fclaims  # noqa: E402
 from fer_lib import experiments as fexp  # noqa: E402
-from fer_lib import preprocess, stats  # noqa: E402
+from fer_lib import preprocess  # noqa: E402
 
 PAPER_ORDER = ("wasey", "emotionnet", "lamichhane", "ozer", "xu")
 
@@ -56,8 +57,9 @@ def toc_notebooks() -> tuple[str, ...]:
 
 NOTEBOOK_ORDER = toc_notebooks()
 PROFILE_TEXT = {
-    "smoke": "a few hundred images and one epoch, to check that everything runs; its numbers mean nothing",
-    "quick": "full data, at most {max_epochs} epochs, one seed: an indication, not each paper's protocol",
+    "smoke": ("at most {max_train} training and {max_test} test images, {epochs} epoch: it checks that "
+              "everything runs, its numbers mean nothing"),
+    "quick": "full data, at most {max_epochs} epochs, seeds {seeds}: an indication, not each paper's protocol",
     "paper": "each paper's protocol (its epochs and settings) with seeds {seeds}",
 }
 
@@ -284,7 +286,13 @@ def _grouped(exps: list, fn) -> str:
 
 def write_protocols(out: Path, papers: dict[str, dict]) -> None:
     exps = {p: fexp.experiments_for(p) for p in papers}
-    header = ["Setting"] + [p for p in papers]
+    chapters = set(NOTEBOOK_ORDER)
+
+    def head(p: str, cfg: dict) -> str:
+        short = cfg["title"].split(" — ")[0].strip()
+        return f"{{doc}}`{short} </book/generated/{p}>`" if p in chapters else short
+
+    header = ["Setting"] + [head(p, cfg) for p, cfg in papers.items()]
     rows = [[label] + [_grouped(exps[p], fn) for p in papers] for label, fn in ROWS]
     rows.append(["Experiments"] + [", ".join(f"`{e.name}`" for e in exps[p]) for p in papers])
     rows.append(["Assumptions (details the paper leaves out)"] + [str(len(cfg.get("assumptions", [])))
@@ -319,20 +327,7 @@ def _zone(acc: float) -> str:
         return "at the level of the Kaggle winner and single VGG-type models"
     if acc <= BEST_PUBLISHED:
         return "at the level of published ensembles"
-    return f"above every published FER2013 result (best ≈ {100 * BEST_PUBLISHED:.0f} %)"
-
-
-def _measured(runs: list[dict] | None, metric: str = "accuracy") -> tuple[float, tuple[float, float]] | None:
-    if not runs:
-        return None
-    if metric != "accuracy":
-        return None
-    correct = [np.argmax(np.asarray(r["test"]["proba"]), 1) == np.asarray(r["test"]["y_true"]) for r in runs]
-    lens = {len(c) for c in correct}
-    mean = float(np.mean([c.mean() for c in correct]))
-    if len(lens) != 1:
-        return mean, (float("nan"), float("nan"))
-    return mean, stats.combined_ci(correct)
+    return f"above the best published FER2013 results (ensembles, ≈ {100 * BEST_PUBLISHED:.0f} %)"
 
 
 def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: dict[str, list[dict]]) -> None:
@@ -341,8 +336,11 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from fer_lib import report  # the same evaluation as the scoreboard
+
     claims = fclaims.load_claims()
     specs = {e.id: e.spec for p in papers for e in fexp.experiments_for(p)}
+    evaluated = report.evaluate_claims(profile, results=results, claims=claims).set_index("id")
     rows, points, other = [], [], []
     for c in claims:
         if c.kind != "value" or c.metric != "accuracy":
@@ -352,15 +350,19 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
         if not comparable:
             other.append(c)
             continue
-        m = _measured(results.get(c.experiment))
+        ev = evaluated.loc[c.id]
+        m = None
+        if results.get(c.experiment) and ev["reproduced"] is not None and not pd.isna(ev["reproduced"]):
+            m = (float(ev["reproduced"]), (float(ev["ci_low"]), float(ev["ci_high"])))
         rows.append([c.paper, f"`{c.id}`", c.section, pct(c.value), _zone(c.value), f"`{c.experiment}`",
-                     "not run in this profile" if m is None else f"{pct(m[0])} [{pct(m[1][0])}, {pct(m[1][1])}]"])
+                     "not run in this profile" if m is None else f"{pct(m[0])} [{pct(m[1][0])}, {pct(m[1][1])}]",
+                     ev["verdict"]])
         points.append((c, m))
     refs = [c for c in claims if c.kind == "reference"]
     bare = [c for c in claims if c.kind == "comparison" and any((x or "").startswith("reference:") for x in (c.a, c.b))]
 
     text = md_table(["Paper", "Claim", "Section", "Claimed accuracy", "Where it falls",
-                     "Our experiment", f"Measured ({profile}), 95 % CI"], rows)
+                     "Our experiment", f"Measured ({profile}), 95 % CI", "Verdict"], rows)
     if other:
         text += ("\nNot on this scale (another data set or fewer classes): "
                  + "; ".join(f"`{c.id}` {pct(c.value)} on `{c.experiment}`"
@@ -460,7 +462,7 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         expected = len(fexp.PROFILES[prof]["seeds"]) * sum(len(cfg["experiments"]) for cfg in papers.values()) \
             if prof in fexp.PROFILES else None
         rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
-                     "; ".join(devices), _hms(wall), f"{finished[0][:16]} … {finished[-1][:16]}" if finished else "–"])
+                     "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
         by_paper: dict[str, float] = defaultdict(float)
         by_paper_n: dict[str, int] = defaultdict(int)
         for r in runs:
@@ -495,11 +497,11 @@ def write_notebook_status(out: Path, profile: str, nb_dir: Path, notebooks: dict
         params = pm.get("parameters", {})
         status = "failed" if pm.get("exception") else ("ok" if pm.get("end_time") else "not run by papermill")
         link = f"{{doc}}`{n} </book/generated/{n}>`" if n in NOTEBOOK_ORDER else n
-        rows.append([link, params.get("profile", "–"), (pm.get("start_time") or "–")[:19],
-                     (pm.get("end_time") or "–")[:19], _hms(pm["duration"]) if pm.get("duration") else "–",
-                     status, ", ".join(f"{k}={v}" for k, v in params.items() if k != "profile") or "–"])
-    text = md_table(["Notebook", "Profile", "Started (UTC)", "Ended (UTC)", "Duration", "Status",
-                     "Other parameters"], rows)
+        train = params.get("train")
+        rows.append([link, params.get("profile", "–"), (pm.get("start_time") or "–")[:19].replace("T", " "),
+                     _hms(pm["duration"]) if pm.get("duration") else "–", status,
+                     "–" if train is None else ("yes" if train else "no (rendered existing results)")])
+    text = md_table(["Notebook", "Profile", "Started (UTC)", "Duration", "Status", "Trained in the notebook"], rows)
     if not rows:
         text = f"No executed notebooks in `{nb_dir}/`.\n"
     (out / "notebooks_table.md").write_text(text, encoding="utf-8")

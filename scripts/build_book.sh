@@ -12,8 +12,10 @@
 #    cross-reference, a missing figure or include) fails the build;
 # 4. prints the path of _build/html/index.html.
 set -eo pipefail
+caller=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
+t_start=$(date +%s)
 
 profile="${1:-}"
 case "$profile" in
@@ -32,6 +34,7 @@ fi
 
 # BOOK_NOTEBOOKS: another folder of executed notebooks (e.g. fetched from a GPU machine)
 src="${BOOK_NOTEBOOKS:-build/notebooks/$profile}"
+case "$src" in /*) ;; *) [ -n "$BOOK_NOTEBOOKS" ] && src="$caller/$src";; esac
 # The notebooks the book needs = the book/generated/<name> entries of _toc.yml.
 mapfile -t needed < <(sed -n 's#^[[:space:]-]*\(root\|file\):[[:space:]]*book/generated/\([A-Za-z0-9_.-]*\)[[:space:]]*$#\2#p' _toc.yml \
                       | sed 's/\.ipynb$//')
@@ -54,8 +57,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 gen=book/generated
-rm -rf "$gen"
-mkdir -p "$gen"
 echo "[book] checking the executed notebooks in $src/ and copying them to $gen/"
 "$py" - "$profile" "$src" "$gen" "${needed[@]}" <<'PY'
 import json, sys
@@ -77,6 +78,8 @@ for name in names:
     pm = nb.get("metadata", {}).get("papermill", {})
     if pm.get("exception"):
         problems.append(f"{path}: papermill recorded an exception (the notebook failed)")
+    elif pm and not pm.get("end_time"):
+        problems.append(f"{path}: papermill has not finished it (still running, or interrupted)")
     ran = pm.get("parameters", {}).get("profile")
     if ran is not None and ran != profile:
         problems.append(f"{path}: executed for profile '{ran}', not '{profile}'")
@@ -93,7 +96,7 @@ for name in names:
                 problems.append(f"{path}: cell {i} printed a traceback")
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if cell.get("cell_type") == "code":
-            if {"parameters", "injected-parameters"} & set(tags):
+            if {"parameters", "injected-parameters"} & set(tags) and "show-input" not in tags:
                 tags.append("remove-cell")
             elif not SHOWN & set(tags):
                 tags.append("hide-input")
@@ -102,6 +105,9 @@ if problems:
     print("build_book.sh: refusing to build from these notebooks:", *problems, sep="\n  ", file=sys.stderr)
     print(f"Re-run them: .venv/bin/python scripts/run_notebooks.py --profile {profile}", file=sys.stderr)
     sys.exit(1)
+import shutil
+shutil.rmtree(gen, ignore_errors=True)  # only now: a refused build leaves the last book as it was
+gen.mkdir(parents=True)
 for name, nb in books.items():
     (gen / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 print(f"[book] {len(names)} notebooks OK")
@@ -125,5 +131,5 @@ if [ "$rc" -ne 0 ]; then
 fi
 index="$repo/_build/html/index.html"
 [ -s "$index" ] || { echo "build_book.sh: the build left no $index" >&2; exit 1; }
-echo "[book] built profile '$profile' in $(( $(date +%s) - t0 )) s"
+echo "[book] built profile '$profile': jupyter-book $(( $(date +%s) - t0 )) s, $(( $(date +%s) - t_start )) s in all"
 echo "$index"

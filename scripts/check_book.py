@@ -11,7 +11,7 @@ and asserts:
 * figures: at least one ``<img>`` in the page content, and every image file exists and is a
   non-empty, readable PNG/JPEG/SVG/GIF;
 * no error output: no traceback or error/stderr output cell, no ``...Error:`` line printed;
-* the profile banner names the profile the book was built from;
+* the profile banner names the profile the book was built from, near the top of the page;
 * the screenshot is not blank.
 
 Every other page in the table of contents gets the same checks without the browser (title,
@@ -41,11 +41,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio"]
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif"}
+BANNER_WITHIN = 3000  # characters of page text in which the profile banner must appear
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Za-z_.]*(Error|Exception): ", re.M)
 
 
 def find_chromium(explicit: str | None) -> str | None:
-    for c in ([explicit] if explicit else []) + [os.environ.get("CHROMIUM", "")] + list(CHROMIUM_CANDIDATES):
+    """``explicit`` (--chromium) or $CHROMIUM if given, else the first of CHROMIUM_CANDIDATES found."""
+    explicit = explicit or os.environ.get("CHROMIUM")
+    for c in [explicit] if explicit else CHROMIUM_CANDIDATES:
         if c and (Path(c).is_file() or shutil.which(c)):
             return c if Path(c).is_file() else shutil.which(c)
     return None
@@ -163,10 +166,14 @@ class Checker:
             self.fail(page, "a traceback appears in the page")
 
     def check_banner(self, page: str, soup: BeautifulSoup) -> None:
-        text = self.content(soup).get_text(" ", strip=True)
-        if not self.banner.search(text):
-            self.fail(page, f"no profile banner naming profile '{self.profile}' "
-                            f"(expected text like 'Profile: {self.profile}' or '{self.profile.upper()} PROFILE')")
+        """A banner is near the top of the page (or marked with the class profile-banner)."""
+        body = self.content(soup)
+        top = body.get_text(" ", strip=True)[:BANNER_WITHIN]
+        marked = " ".join(el.get_text(" ", strip=True) for el in body.select(".profile-banner"))
+        if not (self.banner.search(top) or self.banner.search(marked)):
+            self.fail(page, f"no profile banner naming profile '{self.profile}' in the first {BANNER_WITHIN} "
+                            f"characters (expected text like 'Profile: {self.profile}' or "
+                            f"'{self.profile.upper()} PROFILE')")
 
     def check_links(self, page: str, soup: BeautifulSoup, html_file: Path) -> None:
         for a in self.content(soup).find_all("a", href=True):

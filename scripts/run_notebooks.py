@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             nb = jupytext.read(src)
+            for cell in nb.cells:  # papermill looks up tags on every cell
+                cell.metadata.setdefault("tags", [])
             nb.metadata.setdefault("kernelspec", {"name": args.kernel, "display_name": "Python 3",
                                                   "language": "python"})
             # only the parameters this notebook declares (all of them do, by convention)

@@ -1,0 +1,235 @@
+"""Verdict logic of fer_lib.report on small synthetic results, and a pass over the committed results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_lib import report
+from fer_lib.claims import FER_CLASSES, Claim, load_claims
+from fer_lib.metrics import classification_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_run(exp: str, acc: float, *, seed: int = 0, n: int = 1400, ids: list[str] | None = None,
+             recall: dict[str, float] | None = None, noise: dict[str, float] | None = None,
+             rng_seed: int | None = None, seconds: float = 2.0, device: str = "test-device") -> dict:
+    """A results dict as the runner writes it, with exactly ``acc`` accuracy (or per-class ``recall``)."""
+    k = len(FER_CLASSES)
+    rng = np.random.default_rng(seed if rng_seed is None else rng_seed)
+    y = np.arange(n) % k
+    correct = np.zeros(n, bool)
+    for c, name in enumerate(FER_CLASSES):
+        idx = np.flatnonzero(y == c)
+        share = recall.get(name, acc) if recall else acc
+        correct[rng.choice(idx, int(round(share * len(idx))), replace=False)] = True
+    pred = np.where(correct, y, (y + 1 + rng.integers(0, k - 1, n)) % k)
+    proba = np.full((n, k), 0.05 / (k - 1))
+    proba[np.arange(n), pred] = 0.95
+    proba += rng.uniform(0, 1e-3, proba.shape)  # distinct scores for AUC
+    proba /= proba.sum(1, keepdims=True)
+    paper, name = exp.split("/")
+    return {
+        "experiment": exp, "paper": paper, "name": name, "profile": "quick", "seed": seed,
+        "config": {"model": "none"}, "class_names": list(FER_CLASSES),
+        "metrics": classification_report(y, proba, FER_CLASSES), "params": 1000,
+        "history": {"epoch": [1, 2, 3], "seconds": [seconds * 3, seconds, seconds], "loss": [1, 0.9, 0.8],
+                    "val_loss": [1, 0.95, 0.9], "accuracy": [0.3, 0.4, 0.5], "val_accuracy": [0.3, 0.35, 0.4]},
+        "epochs_run": [3], "best_epoch": [3],
+        "timing": {"wall_s": 10.0, "seconds_per_epoch": seconds},
+        "noise_robustness": noise or {},
+        "test": {"ids": ids or [f"img{i:05d}" for i in range(n)], "y_true": y.tolist(), "proba": proba.tolist()},
+        "provenance": {"commit": "abc", "data_hash": "h", "device": device, "backend": "jax"},
+    }
+
+
+def claim(**kw) -> Claim:
+    base = {"id": "t", "paper": "ozer", "section": "s", "quote": "q"}
+    return Claim(**{**base, **kw})
+
+
+def verdict(results: dict, c: Claim, profile: str = "quick") -> pd.Series:
+    df = report.evaluate_claims(profile, results=results, claims=[c])
+    assert len(df) == 1
+    return df.iloc[0]
+
+
+ACC = claim(kind="value", metric="accuracy", value=0.60, experiment="ozer/csv-cnn")
+
+
+def test_value_inside_tolerance_is_reproduced():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC)
+    assert row["verdict"] == "reproduced"
+    assert row["reproduced"] == pytest.approx(0.60, abs=0.002)
+    assert row["ci_low"] < 0.60 < row["ci_high"]
+    assert row["n_seeds"] == 1
+
+
+def test_value_just_outside_ci_but_within_tolerance_is_reproduced():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.615, n=7000)]}, ACC)
+    assert row["ci_low"] > 0.60  # the CI alone excludes the claim, the 2-point tolerance admits it
+    assert row["verdict"] == "reproduced"
+
+
+def test_value_outside_tolerance_is_not_reproduced():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.45)]}, ACC)
+    assert row["verdict"] == "not reproduced"
+
+
+def test_smoke_profile_is_inconclusive():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC, profile="smoke")
+    assert row["verdict"] == "inconclusive"
+
+
+def test_missing_results_are_missing():
+    row = verdict({}, ACC)
+    assert row["verdict"] == "missing"
+    assert "ozer/csv-cnn" in row["note"]
+
+
+def test_wide_interval_is_inconclusive():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60, n=70)]}, ACC)
+    assert row["ci_high"] - row["ci_low"] > 0.10
+    assert row["verdict"] == "inconclusive"
+
+
+def test_multi_seed_value_uses_mean_and_seed_spread():
+    runs = [make_run("ozer/csv-cnn", a, seed=s) for s, a in enumerate((0.58, 0.60, 0.62))]
+    row = verdict({"ozer/csv-cnn": runs}, ACC)
+    assert row["n_seeds"] == 3
+    assert row["reproduced"] == pytest.approx(0.60, abs=0.002)
+    assert row["verdict"] == "reproduced"
+
+
+GREATER = claim(kind="comparison", metric="accuracy", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", relation="greater")
+
+
+def test_greater_comparison_reproduced_with_paired_bootstrap():
+    res = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.70, rng_seed=1)],
+           "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.55, rng_seed=2)]}
+    row = verdict(res, GREATER)
+    assert row["verdict"] == "reproduced"
+    assert row["reproduced"] == pytest.approx(0.15, abs=0.005)
+    assert row["ci_low"] > 0
+    assert "paired" in row["note"]
+
+
+def test_greater_comparison_not_reproduced_when_reversed():
+    res = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.50, rng_seed=1)],
+           "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60, rng_seed=2)]}
+    row = verdict(res, GREATER)
+    assert row["verdict"] == "not reproduced"
+    assert row["ci_high"] < 0
+
+
+def test_greater_comparison_unpaired_when_test_sets_differ():
+    res = {"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.70, rng_seed=1)],
+           "ozer/directory-cnn": [make_run("ozer/directory-cnn", 0.55, n=1000, rng_seed=2,
+                                           ids=[f"other{i}" for i in range(1000)])]}
+    c = claim(kind="comparison", metric="accuracy", a="ozer/csv-cnn", b="ozer/directory-cnn", relation="greater")
+    row = verdict(res, c)
+    assert row["verdict"] == "reproduced"
+    assert "unpaired" in row["note"]
+
+
+def test_similar_comparison():
+    res = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.60, rng_seed=1, n=7000)],
+           "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60, rng_seed=2, n=7000)]}
+    c = claim(kind="comparison", metric="accuracy", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", relation="similar")
+    assert verdict(res, c)["verdict"] == "reproduced"
+
+
+def test_comparison_of_bootstrapped_metric():
+    res = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.70, rng_seed=1)],
+           "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.50, rng_seed=2)]}
+    c = claim(kind="comparison", metric="macro_f1", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", relation="greater")
+    row = verdict(res, c)
+    assert row["verdict"] == "reproduced" and row["ci_low"] > 0
+
+
+def test_comparison_against_reference():
+    ref = Claim(id="xu-ref-human", paper="xu", section="s", quote="q", kind="reference", value=0.65, spread=0.05,
+                label="human")
+    c = Claim(id="t", paper="xu", section="s", quote="q", kind="comparison", metric="accuracy", a="xu/cnn",
+              b="reference:human", relation="greater")
+    low = report.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.55)]}, claims=[c, ref])
+    high = report.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.75)]}, claims=[c, ref])
+    assert low.iloc[0]["verdict"] == "not reproduced"
+    assert high.iloc[0]["verdict"] == "reproduced"
+    assert low.iloc[1]["verdict"] == "reference" and low.iloc[1]["claimed"] == 0.65
+
+
+def test_significance_majority_of_seeds():
+    c = claim(kind="significance", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", test="mcnemar", alpha=0.01)
+    better = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.70, seed=s, rng_seed=10 + s) for s in range(3)],
+              "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.55, seed=s, rng_seed=20 + s) for s in range(3)]}
+    row = verdict(better, c)
+    assert row["verdict"] == "reproduced" and row["n_seeds"] == 3 and row["reproduced"] < 0.01
+    swapped = {"ozer/csv-cnn_lstm": [dict(r, experiment="ozer/csv-cnn_lstm") for r in better["ozer/csv-cnn"]],
+               "ozer/csv-cnn": [dict(r, experiment="ozer/csv-cnn") for r in better["ozer/csv-cnn_lstm"]]}
+    assert verdict(swapped, c)["verdict"] == "not reproduced"  # significant, but the wrong way round
+
+
+def test_ranking():
+    recall = {"angry": 0.5, "disgust": 0.2, "fear": 0.3, "happy": 0.9, "sad": 0.45, "surprise": 0.8, "neutral": 0.55}
+    res = {"wasey/cnn_lstm": [make_run("wasey/cnn_lstm", 0.6, recall=recall, n=3500)]}
+    good = Claim(id="t", paper="wasey", section="s", quote="q", kind="ranking", experiment="wasey/cnn_lstm",
+                 metric="recall", best=("happy", "surprise"), worst=("fear", "disgust"))
+    bad = Claim(id="t", paper="wasey", section="s", quote="q", kind="ranking", experiment="wasey/cnn_lstm",
+                metric="recall", best=("happy", "neutral"), worst=())
+    assert verdict(res, good)["verdict"] == "reproduced"
+    assert verdict(res, bad)["verdict"] == "not reproduced"
+
+
+def test_robustness_rule():
+    c = Claim(id="t", paper="emotionnet", section="s", quote="q", kind="robustness", experiment="emotionnet/full")
+    ok = {"emotionnet/full": [make_run("emotionnet/full", 0.6, noise={"0.05": 0.59, "0.1": 0.57, "0.2": 0.4})]}
+    bad = {"emotionnet/full": [make_run("emotionnet/full", 0.6, noise={"0.05": 0.5, "0.1": 0.4, "0.2": 0.3})]}
+    none = {"emotionnet/full": [make_run("emotionnet/full", 0.6)]}
+    assert verdict(ok, c)["verdict"] == "reproduced"
+    assert verdict(bad, c)["verdict"] == "not reproduced"
+    assert verdict(none, c)["verdict"] == "missing"
+
+
+def test_untestable_and_reference_rows():
+    u = claim(kind="untestable", reason="no number")
+    r = claim(kind="reference", value=0.65, label="human")
+    df = report.evaluate_claims("quick", results={}, claims=[u, r])
+    assert df["verdict"].tolist() == ["not testable", "reference"]
+    shown = report.scoreboard("quick", df=df)
+    assert "65.0 %" in shown.iloc[1]["claimed"]
+
+
+def test_ozer_anova_needs_two_seeds_per_cell():
+    one = {e: [make_run(e, 0.5 + 0.01 * k)] for k, e in enumerate(report.OZER_CELLS.values())}
+    with pytest.raises(ValueError, match="2 seeds"):
+        report.ozer_anova("quick", results=one)
+    two = {e: [make_run(e, 0.5 + 0.02 * k + 0.005 * s, seed=s) for s in range(2)]
+           for k, e in enumerate(report.OZER_CELLS.values())}
+    table = report.ozer_anova("quick", results=two)
+    assert "format:model" in table.index and "PR(>F)" in table.columns
+
+
+def test_scoreboard_banner_and_provenance():
+    res = {"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}
+    df = report.evaluate_claims("quick", results=res, claims=[ACC])
+    board = report.scoreboard("quick", df=df)
+    assert board.iloc[0]["reproduced [95 % CI]"].startswith("60.0 % [")
+    assert "SMOKE PROFILE: tiny data, 1 epoch — numbers are not evidence" in report.profile_banner("smoke", res)
+    prov = report.provenance_table("quick", res)
+    assert prov.iloc[0]["experiment"] == "ozer/csv-cnn" and prov.iloc[0]["device"] == "test-device"
+
+
+@pytest.mark.skipif(not (REPO / "results" / "quick").is_dir(), reason="no committed quick results")
+def test_evaluate_claims_over_committed_quick_results():
+    df = report.evaluate_claims("quick")
+    claims = load_claims()
+    assert df["id"].tolist() == [c.id for c in claims]
+    assert set(df["verdict"]) <= set(report.VERDICTS)
+    ozer = df[df["paper"] == "ozer"]
+    assert (ozer["verdict"] != "missing").all()
+    assert df.set_index("id").loc["ozer-params-cnn", "verdict"] == "reproduced"
+    assert len(report.scoreboard("quick", df=df)) == len(claims)
