@@ -94,6 +94,12 @@ def cmd_run(args) -> int:
         os.environ["FER2013_CSV"] = str(paths.fer2013_csv)
     papers = args.paper or list_papers()
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
+    if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest
+        ck = [j for j in jobs if j.experiment.spec.get("dataset") == "ckplus"]
+        if ck:
+            print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
+                  "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)
+            jobs = [j for j in jobs if j not in ck]
     for p in run_jobs(jobs, workers=args.workers, verbose=0 if args.quiet else 2):
         print(p)
     return 0

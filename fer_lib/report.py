@@ -1082,6 +1082,7 @@ def split_indices(exp_id: str, profile: str = "paper", seed: int = 0, paths=None
 def class_balance(papers: Sequence[str] | None = None, profile: str = "paper", seed: int = 0,
                   paths=None) -> pd.DataFrame:
     """Images per class in every distinct split the experiments use (one row per split part)."""
+    from fer_lib import data as fdata
     from fer_lib.experiments import DataPaths, experiments_for, list_papers, load_dataset
 
     paths = paths or DataPaths.from_env()
@@ -1095,7 +1096,10 @@ def class_balance(papers: Sequence[str] | None = None, profile: str = "paper", s
                 users[key].append(e.id)
                 continue
             users[key] = [e.id]
-            ds = load_dataset(s, paths)
+            try:
+                ds = load_dataset(s, paths)
+            except fdata.DataError:  # a dataset the user does not have (e.g. only FER2013): no rows
+                continue
             parts = split_indices(e.id, profile, seed, paths)
             if "clips" in parts:
                 labelled = {"clips (sequences)": parts["labels"]}
