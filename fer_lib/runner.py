@@ -208,7 +208,9 @@ def run_jobs(jobs: list[Job], workers: int = 1, verbose: int = 2) -> list[Path]:
     else:
         import multiprocessing as mp
 
-        os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / workers:.2f}")
+        # JAX: grow GPU memory on demand; with a fixed fraction per worker, cuDNN autotuning ran
+        # out of memory on an H100 with six workers.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_worker, j, 0): j for j in todo}
