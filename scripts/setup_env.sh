@@ -10,7 +10,7 @@ if [ -x .venv/bin/python ] && cmp -s requirements.lock "$stamp" 2>/dev/null; the
 fi
 echo "[setup] creating .venv from requirements.lock with $($PY --version 2>&1) (a few minutes the first time)"
 "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade "pip>=24"
+.venv/bin/python -m pip install -q "pip==26.3"  # pinned too: the resolver is part of the stack
 .venv/bin/python -m pip install -q -r requirements.lock
 .venv/bin/python -m pip install -q --no-deps -e .
 cp requirements.lock "$stamp"
