@@ -914,8 +914,26 @@ def run_summary(profile: str, paper: str | None = None, results: Results | None 
                      "epochs_run": float(np.mean([sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list)
                                                   else (r.get("epochs_run") or 0) for r in raw])),
                      "s/epoch": ev.point(exp, "seconds_per_epoch"), "n_train": raw[0].get("sizes", {}).get("train"),
-                     "n_test": runs[0].n, "split": raw[0].get("split")})
+                     "n_test": runs[0].n, "split": raw[0].get("split"),
+                     "classes predicted": "/".join(str(predicted_classes(r)) for r in raw) + f" of {len(raw[0]['class_names'])}"})
     return pd.DataFrame(rows)
+
+
+def collapse_warning(results: Results) -> str:
+    """A markdown warning naming runs that predict one class only (empty when there are none)."""
+    bad = [f"{exp} (seed {r['seed']})" for exp, runs in sorted(results.items()) for r in runs
+           if predicted_classes(r) == 1]
+    if not bad:
+        return ""
+    return ("**Collapsed runs:** " + ", ".join(bad) + " predict a single class on the whole test set "
+            "(training diverged or learned nothing). Their numbers are reported as measured; read them "
+            "as a failure of that run, not as the model's capacity.")
+
+
+def predicted_classes(run: dict) -> int:
+    """How many distinct classes a run predicts on its test set: 1 means the model collapsed to a
+    constant answer (e.g. a diverged run), which no accuracy figure alone reveals."""
+    return int(len(np.unique(np.asarray(run["test"]["proba"]).argmax(1))))
 
 
 def paper_vs_ours(df: pd.DataFrame, ids: Sequence[str] | str, index: str = "what", columns: str | None = None

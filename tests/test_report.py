@@ -233,3 +233,11 @@ def test_evaluate_claims_over_committed_quick_results():
     assert (ozer["verdict"] != "missing").all()
     assert df.set_index("id").loc["ozer-params-cnn", "verdict"] == "reproduced"
     assert len(report.scoreboard("quick", df=df)) == len(claims)
+
+
+def test_predicted_classes_flags_a_collapsed_run():
+    from fer_lib.report import predicted_classes
+
+    collapsed = {"test": {"proba": [[0.9, 0.05, 0.05]] * 4}}
+    healthy = {"test": {"proba": [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]}}
+    assert predicted_classes(collapsed) == 1 and predicted_classes(healthy) == 3
