@@ -48,6 +48,14 @@ def _check(classes: int, input_shape: Sequence[int], ndim: int = 3) -> None:
         raise ValueError(f"input_shape must have {ndim} dimensions. Received: input_shape={tuple(input_shape)}")
 
 
+def _classifier(x, units: int, dropout: float, classes: int):
+    """Dense ReLU ``fc1`` (+ ``fc1_dropout`` when ``dropout``) and the softmax ``predictions`` layer."""
+    x = layers.Dense(units, activation="relu", name="fc1")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="fc1_dropout")(x)
+    return layers.Dense(classes, activation="softmax", name="predictions")(x)
+
+
 def _input(input_shape, augmentation, sequence: bool = False):
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = inputs
@@ -57,6 +65,17 @@ def _input(input_shape, augmentation, sequence: bool = False):
 
 
 # ----------------------------------------------------------------------------- Özer & Subaşı
+
+def _ozer_trunk(inputs, filters, padding, rescale):
+    """Optional Rescaling, then Conv2D (3x3, ReLU) + 2x2 max-pooling per filter count, with the
+    layer names Keras' Sequential gave them in the paper's printed summaries."""
+    x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs) if rescale else inputs
+    for i, f in enumerate(filters):
+        sfx = f"_{i}" if i else ""
+        x = layers.Conv2D(f, 3, padding=padding, activation="relu", name=f"conv2d{sfx}")(x)
+        x = layers.MaxPooling2D(name=f"max_pooling2d{sfx}")(x)
+    return layers.Flatten(name="flatten")(x)
+
 
 @register_model
 def ozer_cnn(input_shape=(48, 48, 3), classes: int = 7, rescale: bool = True, dropout: float = 0.0,
@@ -70,13 +89,7 @@ def ozer_cnn(input_shape=(48, 48, 3), classes: int = 7, rescale: bool = True, dr
     """
     _check(classes, input_shape)
     inputs, x = _input(input_shape, augmentation)
-    if rescale:
-        x = layers.Rescaling(1.0 / 255, name="rescaling")(x)
-    for i, f in enumerate((16, 32, 64)):
-        sfx = f"_{i}" if i else ""
-        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv2d{sfx}")(x)
-        x = layers.MaxPooling2D(name=f"max_pooling2d{sfx}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = _ozer_trunk(x, (16, 32, 64), "same", rescale)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -95,13 +108,7 @@ def ozer_cnn_lstm(input_shape=(48, 48, 1), classes: int = 7, rescale: bool = Fal
     """
     _check(classes, input_shape)
     inputs, x = _input(input_shape, augmentation)
-    if rescale:
-        x = layers.Rescaling(1.0 / 255, name="rescaling")(x)
-    for i, f in enumerate((32, 64, 128)):
-        sfx = f"_{i}" if i else ""
-        x = layers.Conv2D(f, 3, padding="valid", activation="relu", name=f"conv2d{sfx}")(x)
-        x = layers.MaxPooling2D(name=f"max_pooling2d{sfx}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = _ozer_trunk(x, (32, 64, 128), "valid", rescale)
     n = x.shape[-1]
     if n % timesteps:
         raise ValueError(f"flattened size {n} is not divisible by timesteps={timesteps}")
@@ -153,8 +160,7 @@ def wasey_cnn(input_shape=(48, 48, 1), classes: int = 7, filters=(32, 64, 128), 
     inputs, x = _input(input_shape, augmentation)
     x = _wasey_trunk(x, filters, dropout)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(units, activation="relu", name="fc1")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = _classifier(x, units, 0, classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -251,9 +257,7 @@ def emotionnet_cnn3d(input_shape=(3, 48, 48, 1), classes: int = 7, augmentation=
         x = layers.MaxPooling3D((1, 2, 2), name=f"block{i}_pool")(x)
         x = layers.Dropout(0.3, name=f"block{i}_dropout")(x)
     x = layers.GlobalAveragePooling3D(name="gap")(x)
-    x = layers.Dense(128, activation="relu", name="fc1")(x)
-    x = layers.Dropout(0.5, name="fc1_dropout")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = _classifier(x, 128, 0.5, classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -296,9 +300,7 @@ def lamichhane_cnn(input_shape=(48, 48, 1), classes: int = 7, dropout: float = 0
     inputs, x = _input(input_shape, augmentation)
     x = _lamichhane_trunk(x, dropout)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(units, activation="relu", name="fc1")(x)
-    x = layers.Dropout(dropout, name="fc1_dropout")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = _classifier(x, units, dropout, classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -318,9 +320,7 @@ def xu_cnn(input_shape=(48, 48, 1), classes: int = 7, augmentation=(), name: str
         x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
         x = layers.Dropout(0.25, name=f"block{i}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="relu", name="fc1")(x)
-    x = layers.Dropout(0.5, name="fc1_dropout")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = _classifier(x, 256, 0.5, classes)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -335,6 +335,5 @@ def xu_rnn_lstm(input_shape=(48, 48, 1), classes: int = 7, units: int = 128, aug
     x = layers.Reshape((h, w * c), name="rows")(x)
     x = layers.LSTM(units, return_sequences=True, name="lstm1")(x)
     x = layers.LSTM(units, name="lstm2")(x)
-    x = layers.Dense(64, activation="relu", name="fc1")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = _classifier(x, 64, 0, classes)
     return keras.Model(inputs, outputs, name=name)
