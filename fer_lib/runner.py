@@ -48,14 +48,17 @@ class Job:
         return WORK_DIR / self.profile / self.experiment.paper / self.experiment.name / f"seed{self.seed}"
 
 
-def git_commit() -> tuple[str, bool]:
-    """(commit, dirty) of the repository, or FER_COMMIT where git is unavailable (e.g. a GPU box)."""
+def git_commit(paths: tuple[str, ...] = ("fer_lib", "experiments")) -> tuple[str, bool]:
+    """(commit, dirty) of the repository, or FER_COMMIT where git is unavailable (e.g. a GPU box).
+
+    ``dirty`` looks at ``paths`` only (the code and configs a result depends on); ``()`` = all.
+    """
     if os.environ.get("FER_COMMIT"):
         return os.environ["FER_COMMIT"], False
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "fer_lib", "experiments"], cwd=REPO,
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO,
                                     capture_output=True, text=True).stdout.strip())
         return sha, dirty
     except (OSError, subprocess.CalledProcessError):
@@ -132,7 +135,6 @@ def run_job(job: Job, paths: DataPaths | None = None, verbose: int = 2) -> Path:
     """Run one (experiment, profile, seed) unless its results file exists; return that path."""
     if job.result_path.exists():
         return job.result_path
-    from fer_lib.data import load_fer2013  # noqa: F401  (import errors surface before training)
     from fer_lib.experiments import load_dataset
     from fer_lib.metrics import classification_report
 

@@ -3,7 +3,7 @@
 Sample mode (default) aligns a stratified sample of FER2013 *train* crops (2,000 by default,
 proportional per emotion) and extrapolates to all 35,887 images; ``--all`` aligns every
 train+test image through the real cache (fer_lib.cache.cache_dir()) and reports measured
-figures. Images are read with cv2.imread straight from the dataset folder.
+figures. Images come from fer_lib.data (validated, cached).
 
     .venv/bin/python scripts/bench_alignment.py [--sample 2000] [--workers 2] [--all]
 """
@@ -16,52 +16,28 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fer_lib import align as al  # noqa: E402
+from fer_lib import data  # noqa: E402
 from fer_lib.cache import hash_arrays  # noqa: E402
 
 FER_TOTAL = 35_887
 
 
-def list_files(root: Path, splits: tuple[str, ...]) -> list[tuple[str, Path]]:
-    out = []
-    for split in splits:
-        for emo_dir in sorted(p for p in (root / split).iterdir() if p.is_dir()):
-            out += [(emo_dir.name, f) for f in sorted(emo_dir.glob("*.jpg"))]
-    if not out:
-        raise SystemExit(f"no FER2013 images under {root} ({'/'.join(splits)}/<emotion>/*.jpg)")
-    return out
-
-
-def stratified(files: list[tuple[str, Path]], n: int, seed: int) -> list[tuple[str, Path]]:
-    """Per-emotion sample proportional to class size (largest-remainder rounding)."""
-    rng = np.random.default_rng(seed)
-    emotions = sorted({e for e, _ in files})
-    by = {e: [f for f in files if f[0] == e] for e in emotions}
-    quota = {e: n * len(by[e]) / len(files) for e in emotions}
-    take = {e: int(q) for e, q in quota.items()}
-    for e in sorted(emotions, key=lambda e: quota[e] - take[e], reverse=True)[: n - sum(take.values())]:
-        take[e] += 1
-    chosen = []
-    for e in emotions:
-        idx = np.sort(rng.choice(len(by[e]), size=min(take[e], len(by[e])), replace=False))
-        chosen += [by[e][i] for i in idx]
-    return chosen
-
-
-def load(files: list[tuple[str, Path]]) -> np.ndarray:
-    imgs = []
-    for _, f in files:
-        im = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if im is None or im.shape != (48, 48):
-            raise SystemExit(f"unreadable or not 48x48: {f}")
-        imgs.append(im)
-    return np.stack(imgs)
+def load(root: Path, sample: int | None, seed: int) -> tuple[np.ndarray, list[str]]:
+    """All images (``sample`` None) in the loader's order, which is the pool order the EmotionNet
+    experiments align (so ``--all`` fills their cache), or a stratified sample of Training."""
+    ds = data.load_fer2013(root)
+    if sample is not None:
+        train = np.flatnonzero(ds.usage == "Training")
+        pick, _ = train_test_split(train, train_size=sample, random_state=seed, stratify=ds.labels[train])
+        ds = ds.subset(np.sort(pick))
+    return ds.images, [ds.class_names[k] for k in ds.labels]
 
 
 def report_table(table: al.AlignmentTable, labels: list[str]) -> None:
@@ -93,13 +69,8 @@ def main() -> None:
     print(f"FER2013 folder: {root}; workers: {args.workers}; CPU cores: {os.cpu_count()}")
 
     t0 = time.perf_counter()
-    if args.all:
-        files = list_files(root, ("train", "test"))
-    else:
-        files = stratified(list_files(root, ("train",)), args.sample, args.seed)
-    images = load(files)
-    labels = [e for e, _ in files]
-    print(f"loaded {len(images)} images with cv2.imread in {time.perf_counter() - t0:.1f} s")
+    images, labels = load(root, None if args.all else args.sample, args.seed)
+    print(f"loaded {len(images)} images with fer_lib.data in {time.perf_counter() - t0:.1f} s")
 
     aligner = al.FaceAligner()
     t0 = time.perf_counter()

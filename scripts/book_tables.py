@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -43,6 +42,7 @@ import pandas as pd  # noqa: E402
 from fer_lib import claims as fclaims  # noqa: E402
 from fer_lib import experiments as fexp  # noqa: E402
 from fer_lib import preprocess  # noqa: E402
+from fer_lib.runner import git_commit, load_results  # noqa: E402
 
 PAPER_ORDER = ("wasey", "emotionnet", "lamichhane", "ozer", "xu")
 
@@ -100,17 +100,6 @@ def md_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def git_commit() -> tuple[str, bool]:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                                    text=True).stdout.strip())
-        return sha, dirty
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", True
-
-
 def _rel(p: Path) -> str:
     try:
         return str(p.relative_to(REPO))
@@ -129,13 +118,6 @@ def load_papers() -> dict[str, dict]:
     papers = fexp.list_papers()
     order = [p for p in PAPER_ORDER if p in papers] + [p for p in papers if p not in PAPER_ORDER]
     return {p: fexp.load_paper(p) for p in order}
-
-
-def load_results(profile: str) -> dict[str, list[dict]]:
-    """{experiment id: [run, ...]} of one profile (empty when nothing has run)."""
-    from fer_lib.runner import load_results as _load
-
-    return _load(profile)
 
 
 def result_profiles() -> list[str]:
@@ -553,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     nb_dir = (args.notebooks or REPO / "build" / "notebooks" / args.profile).resolve()
-    commit, dirty = git_commit()
+    commit, dirty = git_commit(paths=())
+    commit = commit[:10]
     built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     papers = load_papers()
     results = load_results(args.profile)
