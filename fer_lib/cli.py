@@ -5,20 +5,14 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from fer_lib.experiments import PROFILES, DataPaths, list_papers
+from fer_lib.experiments import PROFILES, DataPaths, list_papers, use_data
 
 
 def _paths(args) -> DataPaths:
-    p = DataPaths.from_env()
-    if getattr(args, "fer2013", None):
-        p.fer2013 = Path(args.fer2013).expanduser()
-    if getattr(args, "ckplus", None):
-        p.ckplus = Path(args.ckplus).expanduser()
-    if getattr(args, "fer2013_csv", None):
-        p.fer2013_csv = Path(args.fer2013_csv).expanduser()
-    return p
+    """Paths from --fer2013/--ckplus/--fer2013-csv, else the environment, else ../shared/datasets."""
+    return use_data(getattr(args, "fer2013", None) or "", getattr(args, "ckplus", None) or "",
+                    getattr(args, "fer2013_csv", None) or "")
 
 
 def cmd_audit(args) -> int:
@@ -83,15 +77,9 @@ def cmd_align(args) -> int:
 
 def cmd_run(args) -> int:
     """Train and evaluate experiments (finished runs are skipped, killed runs resume)."""
-    import os
-
     from fer_lib.runner import jobs_for, run_jobs
 
-    paths = _paths(args)
-    os.environ["FER2013_PATH"] = str(paths.fer2013)
-    os.environ["CKPLUS_PATH"] = str(paths.ckplus)
-    if paths.fer2013_csv:
-        os.environ["FER2013_CSV"] = str(paths.fer2013_csv)
+    paths = _paths(args)  # exported to the environment, so spawned workers see them too
     papers = args.paper or list_papers()
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
     if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest

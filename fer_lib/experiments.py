@@ -141,6 +141,16 @@ class DataPaths:
                    Path(csv).expanduser() if csv else None)
 
 
+def use_data(fer2013: str | os.PathLike = "", ckplus: str | os.PathLike = "",
+             fer2013_csv: str | os.PathLike = "") -> DataPaths:
+    """Export FER2013_PATH / CKPLUS_PATH / FER2013_CSV (non-empty arguments only, made absolute)
+    so the runner, its worker processes and the notebooks use them; returns the paths in effect."""
+    for var, val in (("FER2013_PATH", fer2013), ("CKPLUS_PATH", ckplus), ("FER2013_CSV", fer2013_csv)):
+        if val:
+            os.environ[var] = str(Path(val).expanduser().resolve())
+    return DataPaths.from_env()
+
+
 _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
 
 

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib import stats
+from fer_lib.experiments import use_data  # noqa: F401  (notebooks call report.use_data)
 from fer_lib.claims import Claim, load_claims
 
 #: Bootstrap replicates and seed for every CI computed here (deterministic tables).
@@ -834,20 +835,6 @@ def provenance_table(profile: str, results: Results | None = None) -> pd.DataFra
 
 
 # ----------------------------------------------------------------------------- paper pages
-
-def use_data(fer2013: str = "", ckplus: str = "", fer2013_csv: str = ""):
-    """Export FER2013_PATH / CKPLUS_PATH / FER2013_CSV (non-empty arguments only, made absolute)
-    so the runner and :func:`test_images` use them; returns the :class:`DataPaths` now in effect."""
-    import os
-    from pathlib import Path
-
-    from fer_lib.experiments import DataPaths
-
-    for var, val in (("FER2013_PATH", fer2013), ("CKPLUS_PATH", ckplus), ("FER2013_CSV", fer2013_csv)):
-        if val:
-            os.environ[var] = str(Path(val).expanduser().resolve())
-    return DataPaths.from_env()
-
 
 def paper_info(paper: str) -> dict:
     """Title, protocol text and paper file of ``experiments/<paper>.yaml``."""
