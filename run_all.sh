@@ -2,8 +2,9 @@
 # The main job: set up the environment, train/evaluate every experiment of the five papers for a
 # profile (finished runs are skipped, killed runs resume), execute the paper notebooks, build the
 # book, and print its path.
-#   bash run_all.sh [--profile smoke|quick|paper] [--workers N] [--fer2013 PATH] [--ckplus PATH]
+#   bash run_all.sh [--profile PROFILE] [--workers N] [--fer2013 PATH] [--ckplus PATH]
 #                   [--fer2013-csv PATH] [--no-train] [--check]
+# PROFILE: smoke (default), quick or paper (`fer run --help` describes them).
 # --fer2013 takes the Kaggle image folders (train/, test/), fer2013.csv, or a bundle from `fer bundle`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,7 +20,6 @@ while [ $# -gt 0 ]; do
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2;;
   esac
 done
-case "$profile" in smoke|quick|paper) ;; *) echo "run_all.sh: unknown profile '$profile'; use smoke, quick or paper" >&2; exit 2;; esac
 bash scripts/setup_env.sh
 py=.venv/bin/python
 t0=$(date +%s)
@@ -30,8 +30,8 @@ if [ "$train" = 1 ]; then
   $py -m fer_lib run --profile "$profile" --workers "$workers" --quiet "${data_args[@]}"
 fi
 echo "[run_all] notebooks"
-$py scripts/run_notebooks.py --profile "$profile" --no-train "${data_args[@]}"
+$py -m fer_lib notebooks --profile "$profile" --no-train "${data_args[@]}"
 echo "[run_all] book"
-bash scripts/build_book.sh "$profile"
+$py -m fer_lib book "$profile"
 if [ "$check" = 1 ]; then $py scripts/check_book.py; fi
 echo "[run_all] finished in $(( $(date +%s) - t0 )) s; the book: $PWD/_build/html/index.html"

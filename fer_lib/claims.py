@@ -9,38 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Absolute tolerance applied to ``value`` claims that give none.
-DEFAULT_TOLERANCE = 0.02
+from fer_lib.config import CKPLUS_CLASSES, FER2013_CLASSES, project_dirs
+from fer_lib.experiments import experiment_ids, list_papers, load_paper
+from fer_lib.stats import TOLERANCE
 
-#: Paper key -> file name under ``../shared/papers``.
-_PAPER_FILES: dict[str, str] = {
-    "emotionnet": "000_dd2077de287baf74.txt",
-    "wasey": "001_c88dc6450790f003.txt",
-    "lamichhane": "002_31d6adfe6864a9d7.txt",
-    "ozer": "003_1e613427933bd58a.txt",
-    "xu": "004_1b12a397d85afe8b.txt",
-}
-
-#: The experiment ids the runner produces; a claim naming another id is a typo.
-EXPERIMENTS: frozenset[str] = frozenset({
-    "wasey/cnn_lstm", "wasey/cnn",
-    "emotionnet/full", "emotionnet/no_preprocess", "emotionnet/no_lstm",
-    "emotionnet/cnn_gru", "emotionnet/cnn3d",
-    "emotionnet/ck_full", "emotionnet/ck_no_lstm", "emotionnet/ck_cnn_gru", "emotionnet/ck_cnn3d",
-    "lamichhane/cnn-7", "lamichhane/cnn_bilstm-7", "lamichhane/cnn-3", "lamichhane/cnn_bilstm-3",
-    "ozer/directory-cnn", "ozer/directory-cnn_lstm", "ozer/csv-cnn", "ozer/csv-cnn_lstm",
-    "xu/cnn", "xu/rnn_lstm",
-})
-
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-CK_CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
-_CLASSES = frozenset(FER_CLASSES + CK_CLASSES)
+_CLASSES = frozenset(FER2013_CLASSES + CKPLUS_CLASSES)
 
 #: Whole-run metrics; per-class ones are ``auc:<class>`` and ``recall:<class>``.
 SCALAR_METRICS = frozenset({
@@ -104,27 +84,38 @@ class Claim:
     @property
     def tol(self) -> float:
         """The absolute tolerance to use for a ``value`` claim (its own, else the default)."""
-        return DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance
+        return TOLERANCE if self.tolerance is None else self.tolerance
 
     @property
     def experiments(self) -> tuple[str, ...]:
         """Experiment ids this claim needs (references such as ``reference:human`` excluded)."""
         ids = (self.experiment, self.a, self.b, self.c, self.d)
-        return tuple(dict.fromkeys(e for e in ids if e and e in EXPERIMENTS))
+        return tuple(dict.fromkeys(e for e in ids if e and not e.startswith("reference:")))
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(Claim))
 
 
 def default_path() -> Path:
-    """``$FER_CLAIMS`` if set, else ``claims/claims.yaml`` in the repository holding this package."""
-    env = os.environ.get("FER_CLAIMS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "claims" / "claims.yaml"
+    """``$FER_CLAIMS`` if set, else the project's ``claims/claims.yaml`` (see :mod:`fer_lib.config`)."""
+    return project_dirs().claims
 
 
-def paper_files() -> dict[str, str]:
-    """Paper key -> paper file name (under ``../shared/papers``)."""
-    return dict(_PAPER_FILES)
+@lru_cache(maxsize=8)
+def _known(experiments_dir: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """Paper key -> paper file, and every experiment id: read from the experiment configs only."""
+    files = {p: load_paper(p, experiments_dir).get("paper_file", "") for p in list_papers(experiments_dir)}
+    return files, frozenset(experiment_ids(experiments_dir))
+
+
+def paper_files(experiments_dir: Path | None = None) -> dict[str, str]:
+    """Paper key -> paper file name (under ``../shared/papers``), from ``experiments/<paper>.yaml``."""
+    return dict(_known(Path(experiments_dir or project_dirs().experiments))[0])
+
+
+def known_experiments(experiments_dir: Path | None = None) -> frozenset[str]:
+    """The experiment ids the runner can produce; a claim naming another id is a typo."""
+    return _known(Path(experiments_dir or project_dirs().experiments))[1]
 
 
 def collapse_ws(text: str) -> str:
@@ -132,16 +123,18 @@ def collapse_ws(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
-    """Read and validate every claim; raises ``ValueError`` on the first malformed entry."""
+def load_claims(path: str | os.PathLike[str] | None = None, experiments_dir: Path | None = None) -> list[Claim]:
+    """Read and validate every claim against the experiment configs; raises ``ValueError`` on the
+    first malformed entry."""
     p = Path(path) if path is not None else default_path()
+    papers, experiments = _known(Path(experiments_dir or project_dirs().experiments))
     data = yaml.safe_load(p.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError(f"{p}: expected a mapping with a list under 'claims'")
     out: list[Claim] = []
     seen: set[str] = set()
     for i, raw in enumerate(data["claims"]):
-        claim = _parse(raw, p, i)
+        claim = _parse(raw, p, i, papers, experiments)
         if claim.id in seen:
             raise ValueError(f"{p}: claim {claim.id!r}: field 'id' is not unique")
         seen.add(claim.id)
@@ -151,12 +144,12 @@ def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
 
 def claims_for(paper: str, claims: list[Claim] | None = None) -> list[Claim]:
     """The claims of one paper (from ``claims``, or the default file)."""
-    if paper not in _PAPER_FILES:
-        raise ValueError(f"unknown paper {paper!r}; expected one of {sorted(_PAPER_FILES)}")
+    if paper not in paper_files():
+        raise ValueError(f"unknown paper {paper!r}; expected one of {sorted(paper_files())}")
     return [c for c in (load_claims() if claims is None else claims) if c.paper == paper]
 
 
-def _parse(raw: Any, path: Path, index: int) -> Claim:
+def _parse(raw: Any, path: Path, index: int, papers: dict[str, str], experiments: frozenset[str]) -> Claim:
     cid = raw.get("id") if isinstance(raw, dict) else None
     name = cid if isinstance(cid, str) and cid else f"#{index}"
 
@@ -184,15 +177,15 @@ def _parse(raw: Any, path: Path, index: int) -> Claim:
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", raw["id"]):
         raise fail("id", "must be a lower-case slug (a-z, 0-9, '-', '.', '+')")
     paper = raw["paper"]
-    if paper not in _PAPER_FILES:
-        raise fail("paper", f"{paper!r} is not one of {sorted(_PAPER_FILES)}")
+    if paper not in papers:
+        raise fail("paper", f"{paper!r} is not one of {sorted(papers)}")
 
     vals: dict[str, Any] = dict(raw)
     if "metric" in raw:
         _check_metric(raw["metric"], kind, fail)
     for key in ("experiment", "a", "b", "c", "d"):
         if key in raw:
-            _check_experiment(raw[key], paper, key, fail)
+            _check_experiment(raw[key], paper, key, fail, experiments)
     for key in ("value", "tolerance", "alpha", "spread"):
         if key in raw:
             if isinstance(raw[key], bool) or not isinstance(raw[key], (int, float)):
@@ -236,12 +229,12 @@ def _check_metric(metric: Any, kind: str, fail: Any) -> None:
                          f"or <{'|'.join(_PER_CLASS_PREFIXES)}>:<class>")
 
 
-def _check_experiment(exp: Any, paper: str, key: str, fail: Any) -> None:
+def _check_experiment(exp: Any, paper: str, key: str, fail: Any, experiments: frozenset[str]) -> None:
     if not isinstance(exp, str):
         raise fail(key, "must be a string")
     if key in ("a", "b", "c", "d") and re.fullmatch(r"reference:[a-z0-9_-]+", exp):
         return
-    if exp not in EXPERIMENTS:
+    if exp not in experiments:
         raise fail(key, f"{exp!r} is not a known experiment id (or reference:<label>)")
     if exp.split("/", 1)[0] != paper:
         raise fail(key, f"{exp!r} belongs to another paper than {paper!r}")

@@ -5,22 +5,26 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
+from pathlib import Path
 
-from fer_lib.experiments import PROFILES, DataPaths, list_papers, use_data
+from fer_lib import align, cache, data
+from fer_lib.config import PROFILES, DataPaths
+from fer_lib.experiments import list_papers
+from fer_lib.results import load_results
+
+# runner/models (TensorFlow) and book (Jupyter) are imported inside the commands that use them,
+# so that `fer -h` and the data commands start in a second.
 
 
 def _paths(args) -> DataPaths:
     """Paths from --fer2013/--ckplus/--fer2013-csv, else the environment, else ../shared/datasets."""
-    return use_data(getattr(args, "fer2013", None) or "", getattr(args, "ckplus", None) or "",
-                    getattr(args, "fer2013_csv", None) or "")
+    return DataPaths.resolve(getattr(args, "fer2013", None), getattr(args, "ckplus", None),
+                             getattr(args, "fer2013_csv", None))
 
 
 def cmd_audit(args) -> int:
     """Class counts per usage, sizes and content hashes: check a download before training."""
-    from collections import Counter
-
-    from fer_lib import data
-
     paths = _paths(args)
     t = time.perf_counter()
     ds = data.load_fer2013(paths.fer2013_csv or paths.fer2013)
@@ -40,8 +44,6 @@ def cmd_audit(args) -> int:
 
 def cmd_to_csv(args) -> int:
     """Write the Kaggle fer2013.csv schema from the image folders (pixels carry JPEG rounding)."""
-    from fer_lib import data
-
     ds = data.load_fer2013(_paths(args).fer2013)
     out = data.write_fer2013_csv(ds, args.out)
     print(f"wrote {len(ds)} rows to {out}")
@@ -50,8 +52,6 @@ def cmd_to_csv(args) -> int:
 
 def cmd_bundle(args) -> int:
     """One portable file of a dataset, to carry it to a machine that lacks the source."""
-    from fer_lib import data
-
     paths = _paths(args)
     if args.dataset == "ckplus":
         ds, root = data.load_ckplus(paths.ckplus), None
@@ -65,8 +65,6 @@ def cmd_bundle(args) -> int:
 
 def cmd_align(args) -> int:
     """Align every image of FER2013 once (cached); prints the detection rate and the time."""
-    from fer_lib import align, cache, data
-
     ds = data.load_fer2013(_paths(args).fer2013)
     t = time.perf_counter()
     table = align.cached_alignment(ds.images, cache.hash_arrays(ds.images), workers=args.workers)
@@ -79,7 +77,7 @@ def cmd_run(args) -> int:
     """Train and evaluate experiments (finished runs are skipped, killed runs resume)."""
     from fer_lib.runner import jobs_for, run_jobs
 
-    paths = _paths(args)  # exported to the environment, so spawned workers see them too
+    paths = _paths(args)
     papers = args.paper or list_papers()
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
     if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest
@@ -88,15 +86,13 @@ def cmd_run(args) -> int:
             print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
                   "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)
             jobs = [j for j in jobs if j not in ck]
-    for p in run_jobs(jobs, workers=args.workers, verbose=0 if args.quiet else 2):
+    for p in run_jobs(jobs, paths, workers=args.workers, verbose=0 if args.quiet else 2):
         print(p)
     return 0
 
 
 def cmd_results(args) -> int:
     """A one-line summary per finished run."""
-    from fer_lib.runner import load_results
-
     for exp, runs in sorted(load_results(args.profile).items()):
         accs = [r["metrics"]["accuracy"] for r in runs]
         print(f"{exp:32s} seeds {[r['seed'] for r in runs]}  accuracy "
@@ -113,6 +109,26 @@ def cmd_models(args) -> int:
         models.create_model(args.name, **kw).summary()
     else:
         print("\n".join(models.list_models()))
+    return 0
+
+
+def cmd_notebooks(args) -> int:
+    """Execute the paper notebooks with papermill into build/notebooks/<profile>/."""
+    from fer_lib.book.notebooks import run_notebooks
+
+    return run_notebooks(args.profile, _paths(args), train=not args.no_train, workers=args.workers, only=args.only,
+                         timeout=args.timeout)
+
+
+def cmd_book(args) -> int:
+    """Build the Jupyter Book of one profile from its executed notebooks (warnings are errors)."""
+    from fer_lib.book.build import BookError, build_book
+
+    try:
+        print(build_book(args.profile, Path(args.notebooks) if args.notebooks else None))
+    except BookError as e:
+        print(f"fer book: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -146,28 +162,39 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(s)
     s.add_argument("--paper", nargs="*", choices=list_papers(), help="default: all papers")
     s.add_argument("--experiment", nargs="*", help="experiment names within one paper")
-    s.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    s.add_argument("--profile", choices=list(PROFILES), default="smoke",
+                   help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     s.add_argument("--seeds", nargs="*", type=int, help="default: the profile's seeds")
     s.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help=cmd_results.__doc__)
-    s.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    s.add_argument("--profile", choices=list(PROFILES), default="quick")
     s.set_defaults(fn=cmd_results)
     s = sub.add_parser("models", help=cmd_models.__doc__)
     s.add_argument("name", nargs="?")
     s.add_argument("--kwargs", help='builder arguments as JSON, e.g. \'{"input_shape": [48, 48, 1]}\'')
     s.set_defaults(fn=cmd_models)
+    s = sub.add_parser("notebooks", help=cmd_notebooks.__doc__)
+    data_args(s)
+    s.add_argument("--profile", choices=list(PROFILES), default="smoke")
+    s.add_argument("--workers", type=int, default=1, help="parallel training processes")
+    s.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    s.add_argument("--no-train", action="store_true", help="only render existing results; train nothing")
+    s.add_argument("--timeout", type=int, default=0, help="per-cell timeout in seconds; 0 = none")
+    s.set_defaults(fn=cmd_notebooks)
+    s = sub.add_parser("book", help=cmd_book.__doc__)
+    s.add_argument("profile", choices=list(PROFILES))
+    s.add_argument("--notebooks", help="folder of executed notebooks (default build/notebooks/<profile>)")
+    s.set_defaults(fn=cmd_book)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from fer_lib.data import DataError
-
     try:
         return args.fn(args)
-    except (DataError, ValueError, FileNotFoundError) as e:
+    except (data.DataError, ValueError, FileNotFoundError) as e:
         print(f"fer {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -32,10 +32,9 @@ import cv2
 import numpy as np
 
 from fer_lib import cache
+from fer_lib.config import CKPLUS_CLASSES, FER2013_CLASSES
 
 #: Kaggle label order (``emotion`` column 0..6) and folder names of the image release.
-FER2013_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-CKPLUS_CLASSES: tuple[str, ...] = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
 FER2013_USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
 CACHE_VERSION = 1
@@ -477,8 +476,3 @@ def ck_sequences(ds: FaceDataset, frames: int = 3) -> tuple[np.ndarray, np.ndarr
         subjects.append(subj)
         ids.append(f"S{subj:03d}_{seq:03d}")
     return np.stack(clips), np.asarray(labels), np.asarray(subjects), np.asarray(ids)
-
-
-def env_path(name: str, default: str | os.PathLike) -> Path:
-    """A data path from the environment (FER2013_PATH, CKPLUS_PATH) or the default."""
-    return Path(os.environ.get(name, default)).expanduser()

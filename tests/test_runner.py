@@ -7,23 +7,29 @@ import numpy as np
 import pytest
 
 from fer_lib import experiments, runner
+from fer_lib.config import DataPaths, Profile
 from fer_lib.train import TrainConfig, fit, read_history, set_determinism
 
 
+TINY = Profile("tiny", "two epochs on a slice (tests)", (0,), epochs=2, max_train=120, max_val=40, max_test=60,
+               max_folds=1)
+
+
 @pytest.fixture()
-def isolated(tmp_path, monkeypatch, tmp_cache, fer_root, ck_root):
-    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(runner, "WORK_DIR", tmp_path / "work")
-    monkeypatch.setenv("FER2013_PATH", str(fer_root))
-    monkeypatch.setenv("CKPLUS_PATH", str(ck_root))
-    monkeypatch.setitem(experiments.PROFILES, "tiny", {"seeds": [0], "epochs": 2, "max_train": 120,
-                                                       "max_val": 40, "max_test": 60, "max_folds": 1})
-    return tmp_path
+def isolated(tmp_path, tmp_cache, fer_root, ck_root):
+    """Results, work folders and data paths of this test only, passed explicitly."""
+    paths = DataPaths.resolve(fer_root, ck_root, env={})
+
+    def jobs(paper, name):
+        return runner.jobs_for([paper], TINY, [name], results_dir=tmp_path / "results", work_dir=tmp_path / "work")
+
+    return jobs, paths
 
 
 def test_run_writes_result_with_provenance_and_skips_when_done(isolated):
-    job = runner.jobs_for(["ozer"], "tiny", ["csv-cnn_lstm"])[0]
-    path = runner.run_job(job, verbose=0)
+    jobs, paths = isolated
+    job = jobs("ozer", "csv-cnn_lstm")[0]
+    path = runner.run_job(job, paths, verbose=0)
     r = json.loads(path.read_text())
     assert r["experiment"] == "ozer/csv-cnn_lstm" and r["sizes"] == {"train": 120, "val": 40, "test": 60}
     assert r["params"] == 232_967 and len(r["history"]["epoch"]) == 2
@@ -31,16 +37,17 @@ def test_run_writes_result_with_provenance_and_skips_when_done(isolated):
         assert key in r["provenance"]
     assert len(r["test"]["proba"]) == 60 and 0 <= r["metrics"]["accuracy"] <= 1
     mtime = path.stat().st_mtime_ns
-    runner.run_job(job, verbose=0)
+    runner.run_job(job, paths, verbose=0)
     assert path.stat().st_mtime_ns == mtime  # finished runs are skipped
     assert not job.work_path.exists()  # the work folder is cleaned once the result is safe
 
 
 def test_same_seed_same_metrics(isolated):
-    job = runner.jobs_for(["xu"], "tiny", ["rnn_lstm"])[0]
-    first = json.loads(runner.run_job(job, verbose=0).read_text())
+    jobs, paths = isolated
+    job = jobs("xu", "rnn_lstm")[0]
+    first = json.loads(runner.run_job(job, paths, verbose=0).read_text())
     job.result_path.unlink()
-    second = json.loads(runner.run_job(job, verbose=0).read_text())
+    second = json.loads(runner.run_job(job, paths, verbose=0).read_text())
     assert first["test"]["proba"] == second["test"]["proba"]
     assert first["history"]["loss"] == second["history"]["loss"]
 
@@ -70,8 +77,9 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
 
 
 def test_ck_kfold_run_pools_folds(isolated):
-    job = runner.jobs_for(["emotionnet"], "tiny", ["ck_no_lstm"])[0]
-    r = json.loads(runner.run_job(job, verbose=0).read_text())
+    jobs, paths = isolated
+    job = jobs("emotionnet", "ck_no_lstm")[0]
+    r = json.loads(runner.run_job(job, paths, verbose=0).read_text())
     assert r["config"]["split"]["kind"] == "subject_kfold"
     assert r["sizes"]["test"] == len(r["test"]["ids"]) and all(i.startswith("S") for i in r["test"]["ids"])
 

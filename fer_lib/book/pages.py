@@ -1,6 +1,6 @@
 """Write the generated parts of the book's static pages into ``book/generated/``.
 
-Called by ``scripts/build_book.sh PROFILE`` before ``jupyter-book build``. Trains and executes
+Called by :func:`fer_lib.book.build.build_book` before ``jupyter-book build``. Trains and executes
 nothing: it reads the experiment configs (``experiments/*.yaml``), the claims
 (``claims/claims.yaml``), the finished results (``results/<profile>/``) and the executed
 notebooks (``build/notebooks/<profile>/``), and writes Markdown fragments that the pages in
@@ -20,68 +20,44 @@ notebooks (``build/notebooks/<profile>/``), and writes Markdown fragments that t
 ``build_info.json``             profile, commit and time of this build (for check_book.py)
 ==============================  =================================================
 
-Usage: python scripts/book_tables.py --profile quick [--out book/generated]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
-import sys
+import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import matplotlib
+import numpy as np
+import pandas as pd
+import yaml
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from fer_lib import claims as fclaims  # noqa: E402
-from fer_lib import experiments as fexp  # noqa: E402
-from fer_lib import preprocess  # noqa: E402
-from fer_lib.runner import git_commit, load_results  # noqa: E402
+from fer_lib import claims as fclaims
+from fer_lib import experiments as fexp
+from fer_lib import preprocess, verdicts
+from fer_lib.config import PROFILES, REPO, get_profile, project_dirs
+from fer_lib.results import git_commit, load_results
 
 PAPER_ORDER = ("wasey", "emotionnet", "lamichhane", "ozer", "xu")
 
 
 def toc_notebooks() -> tuple[str, ...]:
     """Names of the generated notebooks the book's _toc.yml lists, in order."""
-    import re
-
     toc = (REPO / "_toc.yml").read_text(encoding="utf-8")
     return tuple(re.findall(r"book/generated/([A-Za-z0-9_.-]+?)(?:\.ipynb)?\s*$", toc, flags=re.M))
 
 
-NOTEBOOK_ORDER = toc_notebooks()
-PROFILE_TEXT = {
-    "smoke": ("at most {max_train} training and {max_test} test images, {epochs} epoch: it checks that "
-              "everything runs, its numbers mean nothing"),
-    "quick": "full data, at most {max_epochs} epochs, seeds {seeds}: an indication, not each paper's protocol",
-    "paper": "each paper's protocol (its epochs and settings) with seeds {seeds}",
-}
+def load_anchors() -> list[tuple[str, float, float, str]]:
+    """Published FER2013 accuracies of other work (``claims/literature.yaml``), cited on the page."""
+    raw = yaml.safe_load((project_dirs().claims.parent / "literature.yaml").read_text(encoding="utf-8"))
+    return [(a["label"], float(a["low"]), float(a["high"]), a["source"]) for a in raw["anchors"]]
 
-# Literature anchors for FER2013 (7 classes, official Training / PublicTest / PrivateTest split).
-# These are published numbers of other work, cited on the page, not results of this project.
-ANCHORS = [
-    # (label, low, high, source)
-    ("Human accuracy (65 ± 5 %)", 0.60, 0.70,
-     "Goodfellow et al., *Challenges in Representation Learning: A report on three machine learning "
-     "contests*, ICONIP 2013"),
-    ("Kaggle 2013 winner (71.2 %)", 0.712, 0.712,
-     "Tang, *Deep Learning using Linear Support Vector Machines*, ICML 2013 Challenges in "
-     "Representation Learning workshop"),
-    ("VGG-type single models (72–73 %)", 0.72, 0.733,
-     "Pramerdorfer & Kampel, *Facial Expression Recognition using Convolutional Neural Networks: "
-     "State of the Art*, 2016 (72.7 %); Khaireddin & Chen, *Facial Emotion Recognition: State of the "
-     "Art Performance on FER2013*, 2021 (73.3 %)"),
-    ("Ensembles (about 75–77 %)", 0.75, 0.77,
-     "Pramerdorfer & Kampel 2016 (ensemble of 8 CNNs, 75.2 %); Pham, Vu & Tran, *Facial Expression "
-     "Recognition Using Residual Masking Network*, ICPR 2020 (ensemble, 76.8 %)"),
-]
-BEST_PUBLISHED = 0.77  # the top of the ensemble band above
+
+
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -108,8 +84,7 @@ def _rel(p: Path) -> str:
 
 
 def profile_description(profile: str) -> str:
-    prof = fexp.PROFILES[profile]
-    return PROFILE_TEXT.get(profile, "").format(**{k: v for k, v in prof.items()}) or str(prof)
+    return get_profile(profile).summary
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -121,10 +96,9 @@ def load_papers() -> dict[str, dict]:
 
 
 def result_profiles() -> list[str]:
-    from fer_lib.runner import RESULTS_DIR
-
-    found = {p.name for p in RESULTS_DIR.glob("*") if p.is_dir() and any(p.glob("*/*/seed*.json"))}
-    return [p for p in fexp.PROFILES if p in found] + sorted(found - set(fexp.PROFILES))
+    base = project_dirs().results
+    found = {p.name for p in base.glob("*") if p.is_dir() and any(p.glob("*/*/seed*.json"))}
+    return [p for p in PROFILES if p in found] + sorted(found - set(PROFILES))
 
 
 def load_notebooks(nb_dir: Path) -> dict[str, dict]:
@@ -268,7 +242,7 @@ def _grouped(exps: list, fn) -> str:
 
 def write_protocols(out: Path, papers: dict[str, dict]) -> None:
     exps = {p: fexp.experiments_for(p) for p in papers}
-    chapters = set(NOTEBOOK_ORDER)
+    chapters = set(toc_notebooks())
 
     def head(p: str, cfg: dict) -> str:
         short = cfg["title"].split(" — ")[0].strip()
@@ -283,7 +257,7 @@ def write_protocols(out: Path, papers: dict[str, dict]) -> None:
     text += "\n" + "".join(f"- **{p}** — {cfg['title']}, `experiments/{p}.yaml`\n" for p, cfg in papers.items())
     (out / "protocols_table.md").write_text(text, encoding="utf-8")
 
-    prof_names = list(fexp.PROFILES)
+    prof_names = list(PROFILES)
     header = ["Experiment", "Model", "Description"] + [f"epochs ({p})" for p in prof_names] + \
              [f"seeds ({p})" for p in prof_names]
     rows = []
@@ -291,9 +265,10 @@ def write_protocols(out: Path, papers: dict[str, dict]) -> None:
         for e in exps[p]:
             rows.append([f"`{e.id}`", f"`{e.spec['model']}`", e.spec.get("description", "")]
                         + [fexp.train_config(e, pr).epochs for pr in prof_names]
-                        + [len(fexp.PROFILES[pr]["seeds"]) for pr in prof_names])
-    caps = {k: v for k, v in fexp.PROFILES["smoke"].items() if k.startswith("max_")}
-    note = ("\nThe smoke profile also caps the data: " + ", ".join(f"{k.removeprefix('max_')} ≤ {v}"
+                        + [len(PROFILES[pr].seeds) for pr in prof_names])
+    smoke = PROFILES["smoke"]
+    caps = {k: getattr(smoke, f"max_{k}") for k in ("train", "val", "test", "folds") if getattr(smoke, f"max_{k}")}
+    note = ("\nThe smoke profile also caps the data: " + ", ".join(f"{k} ≤ {v}"
                                                                     for k, v in caps.items()) + ".\n") if caps else ""
     (out / "protocols_epochs.md").write_text(md_table(header, rows) + note, encoding="utf-8")
 
@@ -307,22 +282,20 @@ def _zone(acc: float) -> str:
         return "within the human range (65 ± 5 %)"
     if acc <= 0.733:
         return "at the level of the Kaggle winner and single VGG-type models"
-    if acc <= BEST_PUBLISHED:
+    best = max(hi for _, _, hi, _ in load_anchors())
+    if acc <= best:
         return "at the level of published ensembles"
-    return f"above the best published FER2013 results (ensembles, ≈ {100 * BEST_PUBLISHED:.0f} %)"
+    return f"above the best published FER2013 results (ensembles, ≈ {100 * best:.0f} %)"
 
 
 def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: dict[str, list[dict]]) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the backend
 
-    from fer_lib import report  # the same evaluation as the scoreboard
-
+    anchors_ = load_anchors()
     claims = fclaims.load_claims()
     specs = {e.id: e.spec for p in papers for e in fexp.experiments_for(p)}
-    evaluated = report.evaluate_claims(profile, results=results, claims=claims).set_index("id")
+    evaluated = verdicts.evaluate_claims(profile, results=results, claims=claims).set_index("id")
     rows, points, other = [], [], []
     for c in claims:
         if c.kind != "value" or c.metric != "accuracy":
@@ -366,7 +339,7 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
     # figure: anchors as bands / lines, claims as diamonds, our measurements as dots with CI
     fig, ax = plt.subplots(figsize=(8.5, 0.3 * (len(points) + len(refs)) + 2.0))
     colors = ["#c7e9c0", "#6baed6", "#fdae6b", "#9e9ac8"]
-    for (label, lo, hi, _), col in zip(ANCHORS, colors):
+    for (label, lo, hi, _), col in zip(anchors_, colors):
         if hi > lo:
             ax.axvspan(100 * lo, 100 * hi, color=col, alpha=0.45, label=label)
         else:
@@ -401,7 +374,7 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
 
     anchors = md_table(["Anchor", "Accuracy", "Source"],
                        [[a[0].split(" (")[0], pct(a[1]) if a[1] == a[2] else f"{pct(a[1])} – {pct(a[2])}", a[3]]
-                        for a in ANCHORS])
+                        for a in load_anchors()])
     (out / "plausible_anchors.md").write_text(anchors, encoding="utf-8")
 
 
@@ -409,16 +382,16 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
 
 def write_profiles(out: Path) -> None:
     rows = []
-    for name, prof in fexp.PROFILES.items():
-        if "epochs" in prof:
-            ep = f"{prof['epochs']} for every experiment"
-        elif "max_epochs" in prof:
-            ep = f"the paper's, capped at {prof['max_epochs']}"
+    for name, prof in PROFILES.items():
+        if prof.epochs is not None:
+            ep = f"{prof.epochs} for every experiment"
+        elif prof.max_epochs is not None:
+            ep = f"the paper's, capped at {prof.max_epochs}"
         else:
             ep = "the paper's"
-        caps = ", ".join(f"{k.removeprefix('max_')} ≤ {v}" for k, v in prof.items() if k.startswith("max_")
-                         and k != "max_epochs") or "full data"
-        rows.append([f"`{name}`", profile_description(name), ", ".join(map(str, prof["seeds"])), ep, caps])
+        caps = ", ".join(f"{k} ≤ {getattr(prof, f'max_{k}')}" for k in ("train", "val", "test", "folds")
+                         if getattr(prof, f"max_{k}")) or "full data"
+        rows.append([f"`{name}`", prof.summary, ", ".join(map(str, prof.seeds)), ep, caps])
     (out / "profiles.md").write_text(md_table(["Profile", "Purpose", "Seeds", "Epochs", "Data"], rows),
                                      encoding="utf-8")
 
@@ -441,8 +414,8 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         devices = sorted({r["provenance"].get("device", "?") for r in runs})
         wall = sum(r["timing"]["wall_s"] for r in runs)
         finished = sorted(r["provenance"].get("finished", "") for r in runs)
-        expected = len(fexp.PROFILES[prof]["seeds"]) * sum(len(cfg["experiments"]) for cfg in papers.values()) \
-            if prof in fexp.PROFILES else None
+        expected = len(PROFILES[prof].seeds) * sum(len(cfg["experiments"]) for cfg in papers.values()) \
+            if prof in PROFILES else None
         rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
                      "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
         by_paper: dict[str, float] = defaultdict(float)
@@ -461,7 +434,7 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
                          "(sum over runs)", "Finished (UTC)"], rows)
         text += "\n" + md_table(["Profile", "Paper", "Runs", "Time (sum over runs)"], per_paper)
     nb_rows = []
-    for prof in fexp.PROFILES:
+    for prof in PROFILES:
         nbs = load_notebooks(REPO / "build" / "notebooks" / prof)
         if nbs:
             dur = sum((nb.get("metadata", {}).get("papermill", {}).get("duration") or 0) for nb in nbs.values())
@@ -472,13 +445,14 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
 
 
 def write_notebook_status(out: Path, profile: str, nb_dir: Path, notebooks: dict[str, dict]) -> None:
-    names = [n for n in NOTEBOOK_ORDER if n in notebooks] + sorted(set(notebooks) - set(NOTEBOOK_ORDER))
+    order = toc_notebooks()
+    names = [n for n in order if n in notebooks] + sorted(set(notebooks) - set(order))
     rows = []
     for n in names:
         pm = notebooks[n].get("metadata", {}).get("papermill", {})
         params = pm.get("parameters", {})
         status = "failed" if pm.get("exception") else ("ok" if pm.get("end_time") else "not run by papermill")
-        link = f"{{doc}}`{n} </book/generated/{n}>`" if n in NOTEBOOK_ORDER else n
+        link = f"{{doc}}`{n} </book/generated/{n}>`" if n in order else n
         train = params.get("train")
         rows.append([link, params.get("profile", "–"), (pm.get("start_time") or "–")[:19].replace("T", " "),
                      _hms(pm["duration"]) if pm.get("duration") else "–", status,
@@ -523,39 +497,27 @@ def write_packages(out: Path, profile: str, notebooks: dict[str, dict]) -> None:
     (out / "packages.md").write_text(text, encoding="utf-8")
 
 
-# ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- all
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", required=True, choices=sorted(fexp.PROFILES))
-    ap.add_argument("--out", type=Path, default=REPO / "book" / "generated")
-    ap.add_argument("--notebooks", type=Path, default=None,
-                    help="executed notebooks (default build/notebooks/<profile>)")
-    args = ap.parse_args(argv)
-    out: Path = args.out
+def write_all(profile: str, out: Path, nb_dir: Path) -> dict:
+    """Write every fragment for ``profile`` into ``out``; returns the build info it recorded."""
     out.mkdir(parents=True, exist_ok=True)
-    nb_dir = (args.notebooks or REPO / "build" / "notebooks" / args.profile).resolve()
     commit, dirty = git_commit(paths=())
     commit = commit[:10]
     built = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     papers = load_papers()
-    results = load_results(args.profile)
+    results = load_results(profile)
     notebooks = load_notebooks(nb_dir)
-
-    write_profile(out, args.profile, nb_dir, commit, dirty, built)
+    write_profile(out, profile, nb_dir, commit, dirty, built)
     write_protocols(out, papers)
-    write_plausible(out, args.profile, papers, results)
+    write_plausible(out, profile, papers, results)
     write_profiles(out)
     write_timings(out, papers)
-    write_notebook_status(out, args.profile, nb_dir, notebooks)
-    write_packages(out, args.profile, notebooks)
-    (out / "build_info.json").write_text(json.dumps(
-        {"profile": args.profile, "commit": commit, "dirty": dirty, "built": built,
-         "notebooks": sorted(notebooks), "runs": sum(len(v) for v in results.values())}, indent=1) + "\n")
-    print(f"[book_tables] wrote {len(list(out.glob('*.md')))} fragments and 1 figure to {out}/ "
-          f"(profile {args.profile}, {sum(len(v) for v in results.values())} runs, {len(notebooks)} notebooks)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    write_notebook_status(out, profile, nb_dir, notebooks)
+    write_packages(out, profile, notebooks)
+    info = {"profile": profile, "commit": commit, "dirty": dirty, "built": built,
+            "notebooks": sorted(notebooks), "runs": sum(len(v) for v in results.values())}
+    (out / "build_info.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"[book] wrote {len(list(out.glob('*.md')))} fragments and 1 figure to {out}/ "
+          f"(profile {profile}, {info['runs']} runs, {len(notebooks)} notebooks)")
+    return info

@@ -1,4 +1,4 @@
-"""Verdict logic of fer_lib.report on small synthetic results, and a pass over the committed results."""
+"""Verdict logic of fer_lib.verdicts on small synthetic results, and a pass over the committed results."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_lib import report
-from fer_lib.claims import FER_CLASSES, Claim, load_claims
+from fer_lib import verdicts
+from fer_lib.book import tables
+from fer_lib.claims import Claim, load_claims
+from fer_lib.config import FER2013_CLASSES as FER_CLASSES
 from fer_lib.metrics import classification_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +54,7 @@ def claim(**kw) -> Claim:
 
 
 def verdict(results: dict, c: Claim, profile: str = "quick") -> pd.Series:
-    df = report.evaluate_claims(profile, results=results, claims=[c])
+    df = verdicts.evaluate_claims(profile, results=results, claims=[c])
     assert len(df) == 1
     return df.iloc[0]
 
@@ -155,8 +157,8 @@ def test_comparison_against_reference():
                 label="human")
     c = Claim(id="t", paper="xu", section="s", quote="q", kind="comparison", metric="accuracy", a="xu/cnn",
               b="reference:human", relation="greater")
-    low = report.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.55)]}, claims=[c, ref])
-    high = report.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.75)]}, claims=[c, ref])
+    low = verdicts.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.55)]}, claims=[c, ref])
+    high = verdicts.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.75)]}, claims=[c, ref])
     assert low.iloc[0]["verdict"] == "not reproduced"
     assert high.iloc[0]["verdict"] == "reproduced"
     assert low.iloc[1]["verdict"] == "reference" and low.iloc[1]["claimed"] == 0.65
@@ -197,46 +199,46 @@ def test_robustness_rule():
 def test_untestable_and_reference_rows():
     u = claim(kind="untestable", reason="no number")
     r = claim(kind="reference", value=0.65, label="human")
-    df = report.evaluate_claims("quick", results={}, claims=[u, r])
+    df = verdicts.evaluate_claims("quick", results={}, claims=[u, r])
     assert df["verdict"].tolist() == ["not testable", "reference"]
-    shown = report.scoreboard("quick", df=df)
+    shown = tables.scoreboard("quick", df=df)
     assert "65.0 %" in shown.iloc[1]["claimed"]
 
 
 def test_ozer_anova_needs_two_seeds_per_cell():
-    one = {e: [make_run(e, 0.5 + 0.01 * k)] for k, e in enumerate(report.OZER_CELLS.values())}
+    one = {e: [make_run(e, 0.5 + 0.01 * k)] for k, e in enumerate(verdicts.OZER_CELLS.values())}
     with pytest.raises(ValueError, match="2 seeds"):
-        report.ozer_anova("quick", results=one)
+        verdicts.ozer_anova("quick", results=one)
     two = {e: [make_run(e, 0.5 + 0.02 * k + 0.005 * s, seed=s) for s in range(2)]
-           for k, e in enumerate(report.OZER_CELLS.values())}
-    table = report.ozer_anova("quick", results=two)
+           for k, e in enumerate(verdicts.OZER_CELLS.values())}
+    table = verdicts.ozer_anova("quick", results=two)
     assert "format:model" in table.index and "PR(>F)" in table.columns
 
 
 def test_scoreboard_banner_and_provenance():
     res = {"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}
-    df = report.evaluate_claims("quick", results=res, claims=[ACC])
-    board = report.scoreboard("quick", df=df)
+    df = verdicts.evaluate_claims("quick", results=res, claims=[ACC])
+    board = tables.scoreboard("quick", df=df)
     assert board.iloc[0]["reproduced [95 % CI]"].startswith("60.0 % [")
-    assert "SMOKE PROFILE: tiny data, 1 epoch — numbers are not evidence" in report.profile_banner("smoke", res)
-    prov = report.provenance_table("quick", res)
+    assert "SMOKE PROFILE: tiny data, 1 epoch — numbers are not evidence" in tables.profile_banner("smoke", res)
+    prov = tables.provenance_table("quick", res)
     assert prov.iloc[0]["experiment"] == "ozer/csv-cnn" and prov.iloc[0]["device"] == "test-device"
 
 
 @pytest.mark.skipif(not (REPO / "results" / "quick").is_dir(), reason="no committed quick results")
 def test_evaluate_claims_over_committed_quick_results():
-    df = report.evaluate_claims("quick")
+    df = verdicts.evaluate_claims("quick")
     claims = load_claims()
     assert df["id"].tolist() == [c.id for c in claims]
-    assert set(df["verdict"]) <= set(report.VERDICTS)
+    assert set(df["verdict"]) <= set(verdicts.VERDICTS)
     ozer = df[df["paper"] == "ozer"]
     assert (ozer["verdict"] != "missing").all()
     assert df.set_index("id").loc["ozer-params-cnn", "verdict"] == "reproduced"
-    assert len(report.scoreboard("quick", df=df)) == len(claims)
+    assert len(tables.scoreboard("quick", df=df)) == len(claims)
 
 
 def test_predicted_classes_flags_a_collapsed_run():
-    from fer_lib.report import predicted_classes
+    from fer_lib.book.tables import predicted_classes
 
     collapsed = {"test": {"proba": [[0.9, 0.05, 0.05]] * 4}}
     healthy = {"test": {"proba": [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]}}

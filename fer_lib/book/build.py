@@ -1,0 +1,125 @@
+"""Build the Jupyter Book from the executed notebooks of one profile. Executes and trains nothing.
+
+1. checks that ``build/notebooks/<profile>/`` holds every notebook ``_toc.yml`` lists (made by
+   ``fer notebooks``), and that none failed, holds an error output or a traceback, or was executed
+   for another profile;
+2. copies them into ``book/generated/`` (papermill's parameter cells removed and code folded
+   behind a toggle, outputs untouched) and writes the generated fragments there
+   (:mod:`fer_lib.book.pages`);
+3. runs ``jupyter-book build . --all -W -n --keep-going``: any Sphinx warning (a broken
+   cross-reference, a missing figure or include) fails the build.
+
+Entry point: ``fer book PROFILE``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fer_lib.book import pages
+from fer_lib.book.notebooks import executed_dir
+from fer_lib.config import REPO, get_profile
+
+GENERATED = REPO / "book" / "generated"
+#: Tags with which a cell chooses its own presentation; other code cells are folded.
+SHOWN = {"show-input", "hide-input", "remove-input", "hide-cell", "remove-cell", "hide-output", "remove-output"}
+
+
+class BookError(RuntimeError):
+    """The book cannot be built from what is there; the message says what to run."""
+
+
+def check_notebook(path: Path, profile: str) -> tuple[dict | None, list[str]]:
+    """The notebook with presentation tags added, and the problems that forbid building from it."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return None, [f"{path}: not a readable notebook ({e})"]
+    problems = []
+    pm = nb.get("metadata", {}).get("papermill", {})
+    if pm.get("exception"):
+        problems.append(f"{path}: papermill recorded an exception (the notebook failed)")
+    elif pm and not pm.get("end_time"):
+        problems.append(f"{path}: papermill has not finished it (still running, or interrupted)")
+    ran = pm.get("parameters", {}).get("profile")
+    if ran is not None and ran != profile:
+        problems.append(f"{path}: executed for profile '{ran}', not '{profile}'")
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    if code and not any(c.get("outputs") for c in code):
+        problems.append(f"{path}: no code cell has an output (not executed?)")
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) or []:
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            if out.get("output_type") == "error":
+                problems.append(f"{path}: cell {i} has an error output: {out.get('ename')}: {out.get('evalue')}")
+            elif "Traceback (most recent call last)" in text:
+                problems.append(f"{path}: cell {i} printed a traceback")
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if cell.get("cell_type") == "code":
+            if {"parameters", "injected-parameters"} & set(tags) and "show-input" not in tags:
+                tags.append("remove-cell")
+            elif not SHOWN & set(tags):
+                tags.append("hide-input")
+    return nb, problems
+
+
+def stage(profile: str, src: Path | None = None, out: Path = GENERATED) -> Path:
+    """Steps 1 and 2: check the executed notebooks and write ``book/generated/``."""
+    profile = get_profile(profile).name
+    src = Path(src or executed_dir(profile))
+    names = pages.toc_notebooks()
+    if not names:
+        raise BookError("found no book/generated/ entries in _toc.yml")
+    missing = [src / f"{n}.ipynb" for n in names if not (src / f"{n}.ipynb").is_file()]
+    if missing:
+        raise BookError(f"the executed notebooks of profile '{profile}' are missing:\n  "
+                        + "\n  ".join(map(str, missing))
+                        + f"\nMake them with: fer notebooks --profile {profile} (add --no-train to only render "
+                          f"the results already in results/{profile}/), or everything at once: "
+                          f"bash run_all.sh --profile {profile}")
+    books, problems = {}, []
+    for n in names:
+        nb, found = check_notebook(src / f"{n}.ipynb", profile)
+        problems += found
+        books[n] = nb
+    if problems:
+        raise BookError("refusing to build from these notebooks:\n  " + "\n  ".join(problems)
+                        + f"\nRe-run them: fer notebooks --profile {profile}")
+    shutil.rmtree(out, ignore_errors=True)  # only now: a refused build leaves the last book as it was
+    out.mkdir(parents=True)
+    for n, nb in books.items():
+        (out / f"{n}.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"[book] {len(names)} notebooks OK", flush=True)
+    pages.write_all(profile, out, src.resolve())
+    return out
+
+
+def build_book(profile: str, src: Path | None = None) -> Path:
+    """Stage, then run jupyter-book with warnings as errors; returns ``_build/html/index.html``."""
+    t_start = time.perf_counter()
+    stage(profile, src)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    if not jb.exists():
+        raise BookError(f"no jupyter-book next to {sys.executable}; run: bash scripts/setup_env.sh")
+    print("[book] jupyter-book build (warnings are errors)", flush=True)
+    shutil.rmtree(REPO / "_build" / "html", ignore_errors=True)
+    shutil.rmtree(REPO / "_build" / ".doctrees", ignore_errors=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(jb), "build", ".", "--all", "-W", "-n", "--keep-going"], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(proc.stdout, end="")
+    if proc.returncode:
+        warnings = [ln for ln in proc.stdout.splitlines() if "WARNING" in ln or "ERROR" in ln]
+        raise BookError(f"jupyter-book failed (exit {proc.returncode}). Warnings, which fail the build:\n"
+                        + "\n".join(warnings))
+    index = REPO / "_build" / "html" / "index.html"
+    if not index.is_file() or not index.stat().st_size:
+        raise BookError(f"the build left no {index}")
+    print(f"[book] built profile '{profile}': jupyter-book {time.perf_counter() - t0:.0f} s, "
+          f"{time.perf_counter() - t_start:.0f} s in all", flush=True)
+    return index

@@ -1,0 +1,257 @@
+"""The tables a paper page shows, from verdicts, configs and result files (never from a model or
+a dataset): scoreboard, paper-vs-ours, runs, provenance, McNemar, noise, timing."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from fer_lib.book.format import format_row
+from fer_lib.claims import claims_for
+from fer_lib.config import get_profile
+from fer_lib.experiments import experiments_for, load_paper
+from fer_lib.verdicts import Results, _Evaluator, _results, evaluate_claims, mcnemar_pairs, VERDICTS
+
+def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """evaluate_claims formatted for display: claimed and reproduced as text (percent, 95 % CI)."""
+    df = evaluate_claims(profile, paper) if df is None else df
+    shown = [format_row(r) for _, r in df.iterrows()]
+    return pd.DataFrame({
+        "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
+        "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
+        "seeds": df["n_seeds"], "verdict": df["verdict"], "note": df["note"],
+    })
+
+
+def verdict_counts(df: pd.DataFrame, by: str | None = "paper") -> pd.DataFrame:
+    """Counts of each verdict (columns in VERDICTS order), per paper or overall."""
+    if by is None:
+        counts = df["verdict"].value_counts().reindex(VERDICTS, fill_value=0).to_frame("claims").T
+    else:
+        counts = pd.crosstab(df[by], df["verdict"]).reindex(columns=VERDICTS, fill_value=0)
+        counts.loc["all"] = counts.sum()
+    counts.columns.name = None
+    return counts
+
+
+def profile_banner(profile: str, results: Results | None = None) -> str:
+    """A short markdown note saying which profile produced the page, with its runs and commits."""
+    res = _results(profile, None, results)
+    runs = [r for rs in res.values() for r in rs]
+    commits = sorted({(r.get("provenance") or {}).get("commit", "unknown")[:10] for r in runs})
+    devices = sorted({(r.get("provenance") or {}).get("device", "unknown") for r in runs})
+    detail = (f"{len(runs)} finished run(s) of {len(res)} experiment(s); commit(s) {', '.join(commits) or '–'}; "
+              f"device(s) {', '.join(devices) or '–'}.")
+    head = get_profile(profile).banner()
+    return f"> {head}\n>\n> {detail}"
+
+
+def provenance_table(profile: str, results: Results | None = None) -> pd.DataFrame:
+    """One row per run: experiment, seed, commit, data hash, device, backend, epochs and wall time."""
+    res = _results(profile, None, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            p = r.get("provenance") or {}
+            ep = r.get("epochs_run")
+            rows.append({"experiment": exp, "seed": r.get("seed"), "commit": str(p.get("commit", ""))[:10],
+                         "dirty": p.get("dirty"), "data_hash": p.get("data_hash"), "device": p.get("device"),
+                         "backend": p.get("backend"),
+                         "epochs_run": int(sum(ep)) if isinstance(ep, list) else ep,
+                         "wall_s": round(float((r.get("timing") or {}).get("wall_s", float("nan"))), 1),
+                         "finished": p.get("finished")})
+    return pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device", "backend",
+                                       "epochs_run", "wall_s", "finished"])
+
+
+# ----------------------------------------------------------------------------- paper pages
+
+def paper_info(paper: str) -> dict:
+    """Title, protocol text and paper file of ``experiments/<paper>.yaml``."""
+    cfg = load_paper(paper)
+    return {"title": cfg.get("title", paper), "protocol": " ".join(str(cfg.get("protocol", "")).split()),
+            "paper_file": cfg.get("paper_file")}
+
+
+def claims_table(paper: str) -> pd.DataFrame:
+    """The paper's claims as extracted into claims/claims.yaml (id, section, kind, quote, note)."""
+    rows = [{"id": c.id, "section": c.section, "kind": c.kind, "quote": c.quote,
+             "note": c.reason if c.kind == "untestable" else (c.note or "")} for c in claims_for(paper)]
+    return pd.DataFrame(rows)
+
+
+def assumptions_table(paper: str) -> pd.DataFrame:
+    """Every detail the paper leaves out and the choice made (experiments/<paper>.yaml)."""
+    cfg = load_paper(paper)
+    rows = [{"what": a.get("what"), "our choice": a.get("choice"), "why": a.get("why"),
+             "applies to": ", ".join(a["experiments"]) if a.get("experiments") else "all"}
+            for a in cfg.get("assumptions", [])]
+    return pd.DataFrame(rows, columns=["what", "our choice", "why", "applies to"])
+
+
+def experiments_table(paper: str) -> pd.DataFrame:
+    """The experiments of one paper: model, data pool, split, preprocessing, training settings."""
+    rows = []
+    for e in experiments_for(paper):
+        s = e.spec
+        sp = s.get("split", {})
+        t = s.get("train", {})
+        rows.append({"experiment": e.id, "model": s.get("model"),
+                     "data": f"{s.get('dataset', 'fer2013')} ({s.get('pool', 'all')})"
+                             + (f", classes {', '.join(s['classes'])}" if s.get("classes") else ""),
+                     "split": ", ".join(f"{k}={v}" for k, v in sp.items()),
+                     "preprocess": ", ".join(s.get("preprocess") or []) or "–",
+                     "augmentation": s.get("augmentation") or "–",
+                     "training": f"{t.get('optimizer', 'adam')} lr {t.get('learning_rate')}, batch {t.get('batch_size')}, "
+                                 f"≤ {t.get('epochs')} epochs",
+                     "description": s.get("description", "")})
+    return pd.DataFrame(rows)
+
+
+def run_summary(profile: str, paper: str | None = None, results: Results | None = None) -> pd.DataFrame:
+    """Per experiment (mean over seeds): accuracy with CI, macro F1, params, epochs, time, test size."""
+    res = _results(profile, paper, results)
+    ev = _Evaluator(res, True, [])
+    rows = []
+    for exp in sorted(res):
+        runs = ev.runs(exp)
+        lo, hi = ev.value_ci(exp, "accuracy")
+        raw = [r.raw for r in runs]
+        rows.append({"experiment": exp, "seeds": len(runs), "accuracy": ev.point(exp, "accuracy"),
+                     "ci_low": lo, "ci_high": hi, "macro_f1": ev.point(exp, "macro_f1"),
+                     "macro_auc": ev.point(exp, "macro_auc"), "params": raw[0].get("params"),
+                     "epochs_run": float(np.mean([sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list)
+                                                  else (r.get("epochs_run") or 0) for r in raw])),
+                     "s/epoch": ev.point(exp, "seconds_per_epoch"), "n_train": raw[0].get("sizes", {}).get("train"),
+                     "n_test": runs[0].n, "split": raw[0].get("split"),
+                     "classes predicted": "/".join(str(predicted_classes(r)) for r in raw) + f" of {len(raw[0]['class_names'])}"})
+    return pd.DataFrame(rows)
+
+
+def collapse_warning(results: Results) -> str:
+    """A markdown warning naming runs that predict one class only (empty when there are none)."""
+    bad = [f"{exp} (seed {r['seed']})" for exp, runs in sorted(results.items()) for r in runs
+           if predicted_classes(r) == 1]
+    if not bad:
+        return ""
+    return ("**Collapsed runs:** " + ", ".join(bad) + " predict a single class on the whole test set "
+            "(training diverged or learned nothing). Their numbers are reported as measured; read them "
+            "as a failure of that run, not as the model's capacity.")
+
+
+def predicted_classes(run: dict) -> int:
+    """How many distinct classes a run predicts on its test set: 1 means the model collapsed to a
+    constant answer (e.g. a diverged run), which no accuracy figure alone reveals."""
+    return int(len(np.unique(np.asarray(run["test"]["proba"]).argmax(1))))
+
+
+def paper_vs_ours(df: pd.DataFrame, ids: Sequence[str] | str, index: str = "what", columns: str | None = None
+                  ) -> pd.DataFrame:
+    """Claimed beside reproduced for a set of value claims (ids, or an id prefix), as display text.
+
+    With ``columns="metric"`` rows are the evidence experiment and columns (metric, paper/ours),
+    which lays out a results table such as Özer's Table 1.
+    """
+    sel = df[df["id"].str.startswith(ids)] if isinstance(ids, str) else df[df["id"].isin(list(ids))]
+    shown = [format_row(r) for _, r in sel.iterrows()]
+    flat = pd.DataFrame({"claim": sel["id"].values, "experiment": sel["evidence"].values,
+                         "metric": sel["metric"].values, "what": sel["what"].values,
+                         "paper": [s[0] for s in shown], "ours [95 % CI]": [s[1] for s in shown],
+                         "verdict": sel["verdict"].values})
+    if columns is None:
+        return flat.set_index(index)
+    wide = flat.pivot(index="experiment", columns=columns, values=["paper", "ours [95 % CI]", "verdict"])
+    order = list(dict.fromkeys(flat[columns]))
+    wide = wide.swaplevel(0, 1, axis=1)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["paper", "ours [95 % CI]", "verdict"]]))
+    return wide.reindex(list(dict.fromkeys(flat["experiment"])))
+
+
+def literature_table(profile: str, paper: str = "xu", experiments: Sequence[str] | None = None,
+                     results: Results | None = None, section_contains: str | None = "Table") -> pd.DataFrame:
+    """The paper's reference rows (those whose section names a table, e.g. Xu's Table 1) with our
+    runs' accuracy added, sorted best first."""
+    refs = [c for c in claims_for(paper) if c.kind == "reference"
+            and (section_contains is None or section_contains in c.section)]
+    rows = [{"model": c.label, "source": f"paper ({c.section})", "accuracy": c.value, "95 % CI": "",
+             "claim": c.id} for c in refs]
+    rs = run_summary(profile, paper, results)
+    for _, r in rs.iterrows():
+        if experiments is None or r["experiment"] in experiments:
+            rows.append({"model": f"ours: {r['experiment']}", "source": f"this replication ({profile})",
+                         "accuracy": r["accuracy"],
+                         "95 % CI": f"[{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]", "claim": ""})
+    out = pd.DataFrame(rows).sort_values("accuracy", ascending=False, kind="stable").reset_index(drop=True)
+    out["accuracy"] = [f"{v * 100:.2f} %" for v in out["accuracy"]]
+    return out
+
+
+def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | None = None,
+                  results: Results | None = None) -> pd.DataFrame:
+    """McNemar's test per seed for ``pairs`` (default: the paper's significance and comparison claims)."""
+    res = _results(profile, paper, results)
+    if pairs is None:
+            pairs = list(dict.fromkeys((c.a, c.b) for c in claims_for(paper)
+                                   if c.kind in ("significance", "comparison") and c.metric in (None, "accuracy")
+                                   and not c.b.startswith("reference:")))
+    ev = _Evaluator(res, True, [])
+    rows = []
+    for a, b in pairs:
+        if not res.get(a) or not res.get(b):
+            continue
+        for t in mcnemar_pairs(ev.runs(a), ev.runs(b)):
+            rows.append({"A": a, "B": b, "seed": t["seed"], "both correct": t["table"][0][0],
+                         "A only": t["a_only_correct"], "B only": t["b_only_correct"],
+                         "both wrong": t["table"][1][1], "statistic": t["statistic"], "p": t["pvalue"],
+                         "test": "exact binomial" if t["exact"] else "chi² (continuity corrected)"})
+    return pd.DataFrame(rows, columns=["A", "B", "seed", "both correct", "A only", "B only", "both wrong",
+                                       "statistic", "p", "test"])
+
+
+def noise_table(profile: str, paper: str = "emotionnet", results: Results | None = None) -> pd.DataFrame:
+    """Test accuracy per noise level (sigma 0 = clean) for every run that has a noise evaluation."""
+    res = _results(profile, paper, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            nz = r.get("noise_robustness") or {}
+            if not nz:
+                continue
+            rows.append({"experiment": exp, "seed": r.get("seed"), "sigma": 0.0, "accuracy": r["metrics"]["accuracy"]})
+            rows += [{"experiment": exp, "seed": r.get("seed"), "sigma": float(s), "accuracy": float(a)}
+                     for s, a in nz.items()]
+    return pd.DataFrame(rows, columns=["experiment", "seed", "sigma", "accuracy"])
+
+
+def timing_table(profile: str, paper: str, results: Results | None = None) -> pd.DataFrame:
+    """Seconds per epoch and throughput per run, with the device it was timed on."""
+    res = _results(profile, paper, results)
+    rows = []
+    for exp, runs in sorted(res.items()):
+        for r in runs:
+            t = r.get("timing") or {}
+            rows.append({"experiment": exp, "seed": r.get("seed"), "device": (r.get("provenance") or {}).get("device"),
+                         "n_train": (r.get("sizes") or {}).get("train"), "n_test": (r.get("sizes") or {}).get("test"),
+                         "batch": ((r.get("config") or {}).get("train") or {}).get("batch_size"),
+                         "s/epoch": t.get("seconds_per_epoch"), "train img/s": t.get("train_images_per_s"),
+                         "eval img/s": t.get("eval_images_per_s"), "wall_s": t.get("wall_s")})
+    return pd.DataFrame(rows)
+
+
+def prediction_examples(run: dict, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    """Indices (into the run's test order) of ``n`` correct and ``n`` wrong predictions, seeded,
+    one class after another so that every class appears."""
+    y = np.asarray(run["test"]["y_true"])
+    pred = np.asarray(run["test"]["proba"]).argmax(1)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, mask in (("correct", pred == y), ("wrong", pred != y)):
+        picks: list[int] = []
+        pools = [rng.permutation(np.flatnonzero(mask & (y == c))).tolist() for c in range(len(run["class_names"]))]
+        while len(picks) < n and any(pools):
+            for p in pools:
+                if p and len(picks) < n:
+                    picks.append(p.pop())
+        out[name] = np.asarray(picks, dtype=int)
+    return out

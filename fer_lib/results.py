@@ -1,0 +1,55 @@
+"""Finished runs on disk: where each result file lives, reading them back, and the provenance
+helpers that need no training stack (the book reads results through here, never a model)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from fer_lib.config import REPO, project_dirs
+
+PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-learn", "opencv-python-headless",
+            "dlib-bin", "statsmodels", "pandas")
+
+
+def git_commit(paths: tuple[str, ...] = ("fer_lib", "experiments")) -> tuple[str, bool]:
+    """(commit, dirty) of the repository, or FER_COMMIT where git is unavailable (e.g. a GPU box).
+
+    ``dirty`` looks at ``paths`` only (the code and configs a result depends on); ``()`` = all.
+    """
+    if os.environ.get("FER_COMMIT"):
+        return os.environ["FER_COMMIT"], False
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO,
+                                    capture_output=True, text=True).stdout.strip())
+        return sha, dirty
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def load_results(profile: str, paper: str | None = None, results_dir: Path | None = None) -> dict[str, list[dict]]:
+    """All finished runs of ``profile`` as {experiment id: [run, ...]} (runs sorted by seed)."""
+    base = Path(results_dir or project_dirs().results) / profile
+    out: dict[str, list[dict]] = {}
+    pattern = f"{paper}/*/seed*.json" if paper else "*/*/seed*.json"
+    for p in sorted(base.glob(pattern)):
+        r = json.loads(p.read_text())
+        out.setdefault(r["experiment"], []).append(r)
+    for runs in out.values():
+        runs.sort(key=lambda r: r["seed"])
+    return out
