@@ -123,3 +123,16 @@ def build_book(profile: str, src: Path | None = None) -> Path:
     print(f"[book] built profile '{profile}': jupyter-book {time.perf_counter() - t0:.0f} s, "
           f"{time.perf_counter() - t_start:.0f} s in all", flush=True)
     return index
+
+
+def best_profile(results_dir: Path | None = None) -> str:
+    """The profile whose results the book shows when the user names none: the first of
+    PROFILE_PREFERENCE (paper, quick, smoke) with a results JSON under ``results/<profile>/``;
+    smoke when there is none (its runs are made by ``run_all.sh`` itself)."""
+    from fer_lib.config import PROFILE_PREFERENCE, project_dirs
+
+    base = Path(results_dir or project_dirs().results)
+    for name in PROFILE_PREFERENCE:
+        if any((base / name).rglob("*.json")):
+            return name
+    return PROFILE_PREFERENCE[-1]
