@@ -760,6 +760,22 @@ def majority_baseline(run: dict) -> dict:
             "macro_recall": m.get("macro_recall"), "macro_f1": m.get("macro_f1"), "n_test": r.n}
 
 
+def leakage(run: dict, leaked: Sequence[bool] | np.ndarray) -> dict:
+    """Accuracy on the test images with no exact / near copy in the run's training data, against
+    the full test set. ``leaked`` is a mask in the order of ``run['test']['ids']``
+    (:func:`fer_lib.audit.leaked_test_images`)."""
+    leaked = np.asarray(leaked, dtype=bool)
+    t = run["test"]
+    if len(leaked) != len(t["ids"]):
+        raise ValueError(f"{run.get('experiment')}: leak mask has {len(leaked)} entries, the run "
+                         f"{len(t['ids'])} test images; compute it from the same split")
+    correct = np.asarray(t["proba"]).argmax(1) == np.asarray(t["y_true"])
+    full = float(correct.mean())
+    clean = float(correct[~leaked].mean()) if (~leaked).any() else float("nan")
+    return {"accuracy": full, "accuracy_leak_free": clean, "difference": full - clean,
+            "n_leaked": int(leaked.sum()), "share_leaked": float(leaked.mean())}
+
+
 # ----------------------------------------------------------------------------- ANOVA
 
 def interaction_anova(results: Results, a: str, b: str, c: str, d: str, metric: str = "accuracy",

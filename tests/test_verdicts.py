@@ -354,3 +354,21 @@ def test_rules_are_versioned_and_recorded():
     assert v["rules"] == verdicts.RULES_VERSION and v["claims"]
     df = verdicts.evaluate_claims("paper", results={}, claims=[ACC])
     assert df.iloc[0]["rules_version"] == verdicts.RULES_VERSION
+
+
+def test_leakage_from_audit_pairs():
+    from fer_lib import audit
+
+    # images 0-3 train, 4-7 test; 5 copies 1 (exact), 6 copies 2 (near), 7 copies test image 4 only
+    pairs = pd.DataFrame({"kind": ["exact", "near", "exact"], "i": [1, 2, 4], "j": [5, 6, 7]})
+    mask = audit.leaked_test_images(pairs, np.arange(4), np.arange(4, 8))
+    assert mask.tolist() == [False, True, True, False]
+    assert audit.duplicate_groups(pairs, 8).tolist() == [0, 1, 2, 3, 4, 1, 2, 4]
+    run = make_run("ozer/csv-cnn", 0.60, n=700)
+    leaked = np.zeros(700, bool)
+    y = np.asarray(run["test"]["y_true"])
+    pred = np.asarray(run["test"]["proba"]).argmax(1)
+    leaked[np.flatnonzero(pred == y)[:70]] = True  # leaked images all right: full accuracy inflated
+    out = verdicts.leakage(run, leaked)
+    assert out["difference"] > 0 and out["n_leaked"] == 70
+    assert out["accuracy_leak_free"] == pytest.approx((pred == y)[~leaked].mean())
