@@ -80,7 +80,7 @@ def _epoch_log_callback(path: Path):
     return EpochLog()
 
 
-def _progress_bar_callback(desc: str):
+def _progress_bar_callback():
     import keras
     from tqdm import tqdm
 
@@ -91,20 +91,21 @@ def _progress_bar_callback(desc: str):
         def on_train_begin(self, logs=None):
             self._steps = self.params.get("steps") or 0
             self._epochs = self.params["epochs"]
-            self._bar = tqdm(total=self._epochs * self._steps or None, desc=desc, unit="batch", ncols=110,
-                             mininterval=0.5, file=sys.stdout)
+            self._bar = tqdm(total=self._epochs * self._steps or None, unit="batch", mininterval=0.5, file=sys.stdout,
+                             bar_format="{desc}{percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
+                                        "[{elapsed}<{remaining}]{postfix}")
 
         def on_epoch_begin(self, epoch, logs=None):
             if epoch * self._steps > self._bar.n:  # resumed from a backup: count the finished epochs
                 self._bar.update(epoch * self._steps - self._bar.n)
-            self._bar.set_description(f"{desc} epoch {epoch + 1}/{self._epochs}")
+            self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
 
         def on_train_batch_end(self, batch, logs=None):
             self._bar.update(1)
 
         def on_epoch_end(self, epoch, logs=None):
-            shown = ("loss", "accuracy", "val_loss", "val_accuracy")
-            self._bar.set_postfix({k: f"{float(logs[k]):.3f}" for k in shown if k in (logs or {})})
+            shown = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+            self._bar.set_postfix({v: f"{float(logs[k]):.3f}" for k, v in shown.items() if k in (logs or {})})
 
         def on_train_end(self, logs=None):
             self._bar.close()
@@ -151,7 +152,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     callbacks.append(keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True))
     callbacks.extend(extra_callbacks)
     if verbose == 1:
-        callbacks.append(_progress_bar_callback(workdir.name))
+        callbacks.append(_progress_bar_callback())
     class_weight = None
     if cfg.class_weight:
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)

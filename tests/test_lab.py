@@ -89,6 +89,22 @@ def test_lab_command_uses_the_project_settings_and_this_environment():
     assert env["FER2013_PATH"] == str(Path("~/fer").expanduser().resolve()) and "CKPLUS_PATH" not in env
 
 
+def test_fer_lab_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
+    from fer_lib import cli
+
+    monkeypatch.setattr(lab, "NOTEBOOKS", tmp_path / "notebooks")
+    assert cli.main(["lab", "--no-browser"]) == 2
+    assert "needs a checkout of the project" in capsys.readouterr().err
+
+
+def test_only_fer_lab_passes_unknown_options_on(capsys):
+    from fer_lib import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["results", "--port", "8890"])
+    assert e.value.code == 2 and "unrecognized arguments: --port 8890" in capsys.readouterr().err
+
+
 # -- in the browser ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chromium() -> str:
