@@ -173,7 +173,9 @@ def _worker(job: Job, paths: DataPaths, verbose: int) -> tuple[str, str | None]:
 
 
 def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2) -> list[Path]:
-    """Run jobs (skipping finished ones), ``workers`` processes at a time; raise at the end if any failed."""
+    """Run jobs (skipping finished ones), ``workers`` processes at a time; raise at the end if any failed.
+
+    ``verbose`` (one process): 0 silent, 1 a progress bar per run (notebooks), 2 a line per epoch (logs)."""
     todo = [j for j in jobs if not j.result_path.exists()]
     print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run "
           f"with {workers} worker(s)", flush=True)
