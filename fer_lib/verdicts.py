@@ -5,21 +5,16 @@ profile (``results/<profile>/...``) and returns one row per claim with our numbe
 confidence interval and a verdict from :mod:`fer_lib.stats`. How each kind of claim is judged:
 
 * **value** -- our metric (mean over seeds) against the claimed number with
-  :func:`stats.verdict_value` (the claim's own tolerance, else 2 points). The CI of accuracy and
-  test loss (means over test images) is :func:`stats.combined_ci` of the per-image correctness
-  (per-image loss); for macro precision/recall/F1, per-class recall and one-vs-rest AUC it is a
-  percentile bootstrap over test images of the metric itself (seed-averaged per replicate),
-  widened by the seed t-interval when there are several seeds. Seconds per epoch: bootstrap of
-  the median over epochs (the first epoch, which includes compilation, left out). Structural
-  numbers (parameters, test-set size, LSTM sequence length) are exact: CI = their range.
-* **comparison** -- the difference A - B with :func:`stats.verdict_difference`. When A and B were
-  tested on the same images (same test ids) with the same seeds, the CI is the *paired*
-  bootstrap over test images (:func:`stats.paired_difference_ci` of seed-averaged correctness for
-  accuracy; the same resampled images for both models for other metrics); otherwise the
-  *unpaired* difference of means with independent bootstraps of A and B. Several seeds widen
-  the CI by the seed t-interval of the difference. ``reference:<label>`` stands for a reference
-  claim of the same paper (e.g. human accuracy 0.65). A claimed magnitude is checked in the
-  note; the verdict follows the direction as :data:`stats.VERDICT_RULE` states.
+  :func:`stats.verdict_value` (the claim's own tolerance, else 2 points). Its 95 % CI is a
+  hierarchical bootstrap: seeds, then clusters of test images (:attr:`_Run.clusters`: CK+
+  subjects, FER2013 duplicate groups, else single images). Seconds per epoch: bootstrap of the
+  median over epochs (first epoch left out), widened by the seed t-interval. Structural numbers
+  (parameters, test-set size, LSTM sequence length) are exact: CI = their range.
+* **comparison** -- the difference A - B with :func:`stats.verdict_difference`, from the same
+  hierarchical bootstrap; runs on the same test images share the resampled clusters (paired),
+  runs with the same seeds share the resampled seeds. ``reference:<label>`` stands for a
+  reference claim of the same paper (e.g. human accuracy 0.65). A sized claim
+  (``claimed_difference``) also needs the claimed gap inside the CI (:data:`RULES`).
 * **interaction** -- the difference of differences (A - B) - (C - D) with a bootstrap CI (paired
   within each test set), judged like a comparison; with >= 2 seeds per cell the two-way ANOVA
   (:func:`interaction_anova`, :func:`ozer_anova`) is added to the note.
