@@ -9,10 +9,11 @@
 # --retrain PROFILE: train PROFILE instead of smoke, then render the best evidence as above.
 # --profile PROFILE: train and render PROFILE only (CI: --profile smoke --check).
 # PROFILE: smoke, quick or paper (`fer run --help` describes them).
+#   bash run_all.sh [--fer2013 PATH ...] --lab [JUPYTER LAB OPTIONS]   (JupyterLab on notebooks/ instead)
 # --fer2013 takes the Kaggle image folders (train/, test/), fer2013.csv, or a bundle from `fer bundle`.
 set -euo pipefail
 cd "$(dirname "$0")"
-profile=""; train_profile=smoke; workers=1; train=1; check=0; data_args=()
+profile=""; train_profile=smoke; workers=1; train=1; check=0; lab=0; data_args=(); lab_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; train_profile="$2"; shift 2;;
@@ -21,12 +22,14 @@ while [ $# -gt 0 ]; do
     --fer2013|--ckplus|--fer2013-csv) data_args+=("$1" "$2"); shift 2;;
     --no-train) train=0; shift;;
     --check) check=1; shift;;
+    --lab) lab=1; shift; lab_args=("$@"); break;;  # the rest goes to `fer lab` (and on to jupyter lab)
     -h|--help) sed -n '2,13p' "$0"; exit 0;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2;;
   esac
 done
 bash scripts/setup_env.sh
 py=.venv/bin/python
+if [ "$lab" = 1 ]; then exec $py -m fer_lib lab "${data_args[@]}" "${lab_args[@]}"; fi
 t0=$(date +%s)
 echo "[run_all] data audit"
 $py -m fer_lib audit "${data_args[@]}"

@@ -132,6 +132,14 @@ def cmd_book(args) -> int:
     return 0
 
 
+def cmd_lab(args) -> int:
+    """Start JupyterLab on notebooks/ (this environment's kernel; .md notebooks open as notebooks)."""
+    from fer_lib.lab import start_lab
+
+    return start_lab(args.jupyter_args, {"fer2013": args.fer2013, "ckplus": args.ckplus,
+                                         "fer2013_csv": args.fer2013_csv})
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -187,11 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("profile", choices=list(PROFILES))
     s.add_argument("--notebooks", help="folder of executed notebooks (default build/notebooks/<profile>)")
     s.set_defaults(fn=cmd_book)
+    s = sub.add_parser("lab", help=cmd_lab.__doc__,
+                       description=cmd_lab.__doc__ + " Other options (--port 8890, --no-browser, ...) go to jupyter lab.")
+    data_args(s)
+    s.set_defaults(fn=cmd_lab)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":  # only `fer lab` passes unknown options on (to jupyter lab)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra
     try:
         return args.fn(args)
     except (data.DataError, ValueError, FileNotFoundError) as e:

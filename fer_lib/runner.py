@@ -33,6 +33,7 @@ from fer_lib.models import create_model
 from fer_lib.preprocess import add_gaussian_noise, augmentation_layers
 from fer_lib.results import git_commit, package_versions
 from fer_lib.train import device_description, fit, predict, set_determinism
+from fer_lib.verdicts import versions
 
 
 
@@ -133,6 +134,7 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "noise_robustness": noise,
         "test": {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()},
         "seq_len": first.get("seq_len"),
+        "rules_version": versions(),  # the verdict rules and claims file this result was made under
         "provenance": provenance(job, folds[0].data_hash, commit),
     }
     cache.atomic_write_json(job.result_path, result)
@@ -171,7 +173,9 @@ def _worker(job: Job, paths: DataPaths, verbose: int) -> tuple[str, str | None]:
 
 
 def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2) -> list[Path]:
-    """Run jobs (skipping finished ones), ``workers`` processes at a time; raise at the end if any failed."""
+    """Run jobs (skipping finished ones), ``workers`` processes at a time; raise at the end if any failed.
+
+    ``verbose`` (one process): 0 silent, 1 a progress bar per run (notebooks), 2 a line per epoch (logs)."""
     todo = [j for j in jobs if not j.result_path.exists()]
     print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run "
           f"with {workers} worker(s)", flush=True)

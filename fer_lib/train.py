@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -79,6 +80,39 @@ def _epoch_log_callback(path: Path):
     return EpochLog()
 
 
+def _progress_bar_callback():
+    import keras
+    from tqdm import tqdm
+
+    class ProgressBar(keras.callbacks.Callback):
+        """One bar over every batch of every epoch, with the last epoch's metrics. Keras' own bar
+        restarts each epoch and redraws 20 times a second, which bloats an executed notebook."""
+
+        def on_train_begin(self, logs=None):
+            self._steps = self.params.get("steps") or 0
+            self._epochs = self.params["epochs"]
+            self._bar = tqdm(total=self._epochs * self._steps or None, unit="batch", mininterval=0.5, file=sys.stdout,
+                             bar_format="{desc}{percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
+                                        "[{elapsed}<{remaining}]{postfix}")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch * self._steps > self._bar.n:  # resumed from a backup: count the finished epochs
+                self._bar.update(epoch * self._steps - self._bar.n)
+            self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._bar.update(1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            shown = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+            self._bar.set_postfix({v: f"{float(logs[k]):.3f}" for k, v in shown.items() if k in (logs or {})})
+
+        def on_train_end(self, logs=None):
+            self._bar.close()
+
+    return ProgressBar()
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """History from the epoch log, last entry per epoch winning (a resumed epoch is logged again)."""
     rows: dict[int, dict] = {}
@@ -94,7 +128,9 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = ()) -> dict:
-    """Compile and train ``model``; returns history and timing. Restores the best val-loss weights."""
+    """Compile and train ``model``; returns history and timing. Restores the best val-loss weights.
+
+    ``verbose``: 0 silent, 1 one progress bar for the whole run (tqdm), 2 one line per epoch."""
     import keras
 
     workdir = Path(workdir)
@@ -115,13 +151,15 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                                                            factor=cfg.reduce_lr_factor, min_lr=1e-6))
     callbacks.append(keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True))
     callbacks.extend(extra_callbacks)
+    if verbose == 1:
+        callbacks.append(_progress_bar_callback())
     class_weight = None
     if cfg.class_weight:
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)
         class_weight = {i: len(y_train) / (len(counts) * max(c, 1)) for i, c in enumerate(counts)}
     t0 = time.perf_counter()
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
-              shuffle=True, callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+              shuffle=True, callbacks=callbacks, class_weight=class_weight, verbose=0 if verbose == 1 else verbose)
     wall = time.perf_counter() - t0
     if best.exists():
         model.load_weights(str(best))

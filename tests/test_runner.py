@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -74,6 +75,34 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
     out = fit(create_model("xu_rnn_lstm", units=8), x, y, x[:16], y[:16], cfg, tmp_path, verbose=0)
     assert out["history"]["epoch"] == [1, 2, 3, 4]  # only epochs 3 and 4 were trained again
     assert out["epochs_run"] == 4
+
+
+def test_progress_bar_covers_the_whole_run_and_counts_resumed_epochs(tmp_path, capsys):
+    """verbose=1 (the notebooks): one tqdm bar over all epochs' batches, not Keras' bar per epoch."""
+    import keras
+
+    from fer_lib.models import create_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 48, 48, 1), dtype=np.float32), rng.integers(0, 7, 64)
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    set_determinism(0)
+    cfg = TrainConfig(epochs=3, batch_size=32)  # 2 batches per epoch
+    with pytest.raises(KeyboardInterrupt):
+        fit(create_model("xu_rnn_lstm", units=8), x, y, x[:16], y[:16], cfg, tmp_path, verbose=1,
+            extra_callbacks=(Kill(),))
+    capsys.readouterr()
+    fit(create_model("xu_rnn_lstm", units=8), x, y, x[:16], y[:16], cfg, tmp_path, verbose=1)
+    out = capsys.readouterr().out
+    last = out.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.match(r"epoch 3/3: +100%\|.*\| 6/6 ", last), last  # 2 of the 6 batches were the resumed epoch
+    assert re.search(r"loss=\d\.\d{3}, acc=\d\.\d{3}, val_loss=\d\.\d{3}, val_acc=\d\.\d{3}", last), last
+    assert "Epoch 1/3" not in out  # Keras' own per-epoch bar is off
 
 
 def test_ck_kfold_run_pools_folds(isolated):

@@ -111,7 +111,7 @@ def load_notebooks(nb_dir: Path) -> dict[str, dict]:
 # ----------------------------------------------------------------------------- profile banner
 
 def write_profile(out: Path, profile: str, nb_dir: Path, commit: str, dirty: bool, built: str) -> None:
-    kind = "warning" if profile == "smoke" else "note"
+    kind = "note" if get_profile(profile).evidence else "warning"
     text = (f"```{{admonition}} Profile: {profile}\n:class: {kind} profile-banner\n"
             f"This page was built from the **{profile}** profile ({profile_description(profile)}): results in "
             f"`results/{profile}/`, executed notebooks in `{_rel(nb_dir)}/`. Book built {built} "

@@ -20,7 +20,7 @@ def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None =
     return pd.DataFrame({
         "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
         "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
-        "seeds": df["n_seeds"], "verdict": df["verdict"], "note": df["note"],
+        "seeds": df["n_seeds"], "verdict": df["verdict"], "indicative": df["indicative"], "note": df["note"],
     })
 
 

@@ -1,0 +1,37 @@
+"""The book's tables and generated fragments, built from the committed quick results."""
+from __future__ import annotations
+
+from fer_lib import verdicts
+from fer_lib.book import pages, tables
+from fer_lib.results import load_results
+
+
+def test_run_summary_has_one_row_per_experiment_with_a_ci():
+    res = load_results("quick", "ozer")
+    df = tables.run_summary("quick", "ozer")
+    assert sorted(df["experiment"]) == sorted(res)
+    assert ((df["ci_low"] <= df["accuracy"]) & (df["accuracy"] <= df["ci_high"])).all()
+
+
+def test_paper_vs_ours_lays_out_ozer_table1():
+    df = verdicts.evaluate_claims("quick", "ozer")
+    t1 = [i for i in df["id"] if i.startswith("ozer-t1-")]
+    wide = tables.paper_vs_ours(df, t1, columns="metric")
+    assert len(wide) == 4  # the four cells of the 2 x 2 design
+    assert {m for m, _ in wide.columns} == {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
+
+
+def test_literature_table_adds_our_rows_to_the_papers():
+    lit = tables.literature_table("quick", "xu")
+    ours = lit[lit["model"].str.startswith("ours:")]
+    assert len(ours) == 2 and len(lit) > 2
+    assert all(a.endswith("%") for a in lit["accuracy"])
+
+
+def test_generated_fragments(tmp_path):
+    info = pages.write_all("quick", tmp_path / "gen", tmp_path / "no_notebooks")
+    written = {p.name for p in (tmp_path / "gen").iterdir()}
+    assert {"profile.md", "protocols_table.md", "plausible_table.md", "profiles.md", "timings.md",
+            "build_info.json"} <= written
+    assert info["profile"] == "quick" and info["runs"] == sum(len(v) for v in load_results("quick").values())
+    assert "quick" in (tmp_path / "gen" / "profile.md").read_text()
