@@ -62,6 +62,7 @@ window.addEventListener('load', function () { setTimeout(function () {
   root.querySelectorAll('*').forEach(function (el) {
     var r = el.getBoundingClientRect();
     if (r.width === 0 || r.right <= vw + 1) return;
+    if (el.closest('.bd-sidebar-primary, .bd-sidebar-secondary')) return;  // the theme's off-canvas drawers
     for (var a = el.parentElement; a && a !== document.body; a = a.parentElement) {
       var ox = getComputedStyle(a).overflowX;
       if (ox === 'auto' || ox === 'scroll' || ox === 'hidden') {
