@@ -139,5 +139,6 @@ class Table:
 
 
 def show(df: pd.DataFrame, caption: str | None = None) -> Table:
-    """The book's table for ``df``: the last expression of a code cell, or passed to ``display``."""
-    return Table(df, caption)
+    """The book's table for ``df``: the last expression of a code cell, or passed to ``display``.
+    Without ``caption``, a caption the table carries (``df.attrs["caption"]``) is shown."""
+    return Table(df, caption if caption is not None else df.attrs.get("caption"))

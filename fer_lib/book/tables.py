@@ -2,16 +2,19 @@
 a dataset): scoreboard, paper-vs-ours, runs, provenance, McNemar, noise, timing."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from fer_lib.book.format import format_row
+from fer_lib.book.format import _fmt, format_row
 from fer_lib.claims import claims_for
 from fer_lib.config import get_profile
 from fer_lib.experiments import experiments_for, load_paper
-from fer_lib.verdicts import Results, _Evaluator, _results, evaluate_claims, mcnemar_pairs, VERDICTS
+from fer_lib.verdicts import (Results, VERDICTS, _Evaluator, _results, evaluate_claims, majority_baseline,
+                              mcnemar_pairs, metric_scale)
 
 def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None = None) -> pd.DataFrame:
     """evaluate_claims formatted for display: claimed and reproduced as text (percent, 95 % CI)."""
@@ -281,3 +284,158 @@ def datasets_table(datasets: dict) -> pd.DataFrame:
              "classes": ", ".join(d.class_names), "content hash": d.source_hash}
             for name, d in datasets.items() if d is not None]
     return pd.DataFrame(rows, columns=["dataset", "release", "images", "classes", "content hash"])
+
+
+# ----------------------------------------------------------------------------- the papers' own tables
+
+SUB_COLUMNS = ("paper", "ours (95 % CI)", "verdict")
+BASELINE_LABEL = "majority-class baseline"
+
+
+def layouts_path() -> Path:
+    """``claims/paper_tables.yaml`` of the checkout (or the copy an installed wheel ships)."""
+    from fer_lib.config import REPO, _packaged
+
+    here = REPO / "claims" / "paper_tables.yaml"
+    return here if here.is_file() else _packaged("claims") / "paper_tables.yaml"
+
+
+def paper_layouts(paper: str | None = None, path: Path | None = None) -> list[dict]:
+    """The layout specs of the papers' result tables (all, or one paper's), in the file's order."""
+    p = Path(path) if path is not None else layouts_path()
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    out = []
+    for name, specs in data.items():
+        if paper is None or name == paper:
+            out += [dict(s, paper=name) for s in specs]
+    return out
+
+
+def paper_layout(table_id: str, path: Path | None = None) -> dict:
+    """One layout spec by id; a clear error naming the file when there is none."""
+    specs = paper_layouts(path=path)
+    for s in specs:
+        if s["id"] == table_id:
+            return s
+    raise KeyError(f"no table {table_id!r} in {path or layouts_path()}; known: {[s['id'] for s in specs]}")
+
+
+def _cell_spec(cell) -> dict:
+    """A layout cell as a dict: {claim} or {experiment, metric, paper}; {} for an empty cell."""
+    if cell is None:
+        return {}
+    if isinstance(cell, str):
+        return {"claim": cell}
+    if isinstance(cell, dict) and set(cell) <= {"claim", "experiment", "metric", "paper"}:
+        return dict(cell)
+    raise ValueError(f"bad cell {cell!r} in {layouts_path()}: a claim id, null, or a mapping with "
+                     "claim / experiment / metric / paper")
+
+
+def _measure(ev: _Evaluator, exp: str, metric: str) -> tuple[float | None, tuple[float, float] | None]:
+    """Our value (mean over seeds) and 95 % CI of one metric of one experiment; counts have no CI.
+    Besides the verdict metrics: ``n_train_pool`` and ``test_count:<class>``."""
+    runs = ev.runs(exp)
+    if not runs:
+        return None, None
+    if metric == "n_train_pool":
+        sizes = [(r.raw.get("sizes") or {}) for r in runs]
+        return float(np.mean([s.get("train", 0) + s.get("val", 0) for s in sizes])), None
+    if metric.startswith("test_count:"):
+        cls = metric.split(":", 1)[1]
+        return float(np.mean([(r.y == r.class_names.index(cls)).sum() for r in runs])), None
+    point = ev.point(exp, metric)
+    if point is None or metric_scale(metric) == "count":
+        return point, None
+    return point, ev.value_ci(exp, metric)
+
+
+def _ours_text(value, ci, metric: str) -> str:
+    scale = metric_scale(metric) if not metric.startswith("test_count:") and metric != "n_train_pool" else "count"
+    text = _fmt(value, scale)
+    if text and ci is not None and np.all(np.isfinite(ci)):
+        text += f" [{_fmt(ci[0], scale, unit=False)}, {_fmt(ci[1], scale, unit=False)}]"
+    return text
+
+
+def _claim_cell(row: pd.Series) -> tuple[str, str, str]:
+    """(paper, ours, verdict) of one evaluate_claims row; indicative judgements say so."""
+    if row["kind"] == "reference":
+        return _fmt(row["claimed"], "fraction"), "", ""
+    paper, ours = format_row(row)
+    verdict = row["verdict"]
+    if verdict == "indicative" and row.get("indicative"):
+        verdict = f"indicative: {row['indicative']}"
+    return paper, ours, verdict
+
+
+def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: Path | None = None
+                ) -> pd.DataFrame:
+    """A paper's result table in its own layout, every cell ``paper | ours (95 % CI) | verdict``.
+
+    ``claims_df`` is :func:`fer_lib.verdicts.evaluate_claims` output for the page's profile and
+    ``results`` its runs. The layout comes from ``claims/paper_tables.yaml`` (rows x columns -> claim
+    ids or measured metrics); ``baseline`` experiments add a majority-class row each. Sub-columns
+    that stay empty in a column (no claim there: no paper figure, no verdict) are left out. The
+    title is in ``df.attrs["caption"]``, which :func:`fer_lib.book.display.show` prints.
+    """
+    spec = paper_layout(table_id, path)
+    heads, cols = list(spec["row_header"]), list(spec["columns"])
+    by_id = claims_df.set_index("id")
+    ev = _Evaluator(results, True, [])
+    body: list[tuple[list[str], list[tuple[str, str, str]]]] = []
+    col_metric: dict[int, str] = {}
+    for row in spec["rows"]:
+        label = [str(x) for x in row["label"]]
+        if len(label) != len(heads) or len(row["cells"]) != len(cols):
+            raise ValueError(f"{table_id} in {path or layouts_path()}: row {label} needs {len(heads)} label(s) "
+                             f"and {len(cols)} cell(s)")
+        cells = []
+        for j, raw in enumerate(row["cells"]):
+            cell = _cell_spec(raw)
+            if "claim" in cell:
+                if cell["claim"] not in by_id.index:
+                    raise KeyError(f"{table_id}: claim {cell['claim']!r} is not in claims/claims.yaml "
+                                   f"(fix {path or layouts_path()})")
+                r = by_id.loc[cell["claim"]]
+                r = r.iloc[0] if isinstance(r, pd.DataFrame) else r
+                cells.append(_claim_cell(r))
+                if r["kind"] == "value" and isinstance(r["metric"], str):  # baseline rows: values only
+                    col_metric.setdefault(j, r["metric"])
+            elif cell:
+                paper = cell.get("paper")
+                paper = "" if paper is None else (f"{paper:,}" if isinstance(paper, int) else str(paper))
+                ours = ""
+                if cell.get("experiment"):
+                    ours = _ours_text(*_measure(ev, cell["experiment"], cell["metric"]), cell["metric"])
+                    col_metric.setdefault(j, cell["metric"])
+                cells.append((paper, ours, ""))
+            else:
+                cells.append(("", "", ""))
+        body.append((label, cells))
+    for exp in spec.get("baseline") or []:
+        runs = results.get(exp)
+        if not runs:
+            continue
+        base = majority_baseline(runs[0])
+        label = [BASELINE_LABEL] + [""] * (len(heads) - 1)
+        if len(heads) > 1:
+            label[1] = f"always “{base['predicts']}” (test set of {exp.split('/', 1)[-1]})"
+        else:
+            label[0] = f"{BASELINE_LABEL}: always “{base['predicts']}” (test set of {exp.split('/', 1)[-1]})"
+        cells = []
+        for j in range(len(cols)):
+            m = col_metric.get(j)
+            v = base.get(m) if m else None
+            cells.append(("", _fmt(v, metric_scale(m)) if v is not None else "", ""))
+        body.append((label, cells))
+    data: dict[tuple[str, str], list[str]] = {(h, ""): [lab[i] for lab, _ in body] for i, h in enumerate(heads)}
+    for j, c in enumerate(cols):
+        for k, sub in enumerate(SUB_COLUMNS):
+            values = [cells[j][k] for _, cells in body]
+            if sub == "ours (95 % CI)" or any(values):
+                data[(c, sub)] = values
+    out = pd.DataFrame(data)
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.attrs["caption"] = spec.get("title")
+    return out
