@@ -28,6 +28,17 @@ VERDICT_COLOURS: dict[str, str] = {
     "reference": "#e3ecf7",
 }
 NEUTRAL = "#f4f4f4"
+#: The same hues, strong enough for marks in figures (dots, bars); same keys as VERDICT_COLOURS.
+VERDICT_INK: dict[str, str] = {
+    "not reproduced": "#c0392b",
+    "reproduced": "#1e8449",
+    "run failed": "#7b241c",
+    "inconclusive": "#d4a017",
+    "by construction": "#5d6d7e",
+    "not testable": "#999999",
+    "missing": "#bbbbbb",
+    "reference": "#2e86c1",
+}
 #: Summary marks of a headline claim (ReScience style).
 MARKS = {"reproduced": "[Re]", "not reproduced": "[¬Re]"}
 
@@ -51,6 +62,15 @@ def verdict_colour(verdict: Any) -> str:
         if name in text:
             return VERDICT_COLOURS[name]
     return NEUTRAL
+
+
+def verdict_ink(verdict: Any) -> str:
+    """Figure colour of a verdict: the hue of :func:`verdict_colour`, darker."""
+    text = str(verdict or "").lower()
+    for name in sorted(VERDICT_INK, key=len, reverse=True):
+        if name in text:
+            return VERDICT_INK[name]
+    return "#333333"
 
 
 def verdict_badge(verdict: Any) -> str:

@@ -14,8 +14,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-VERDICT_COLOURS = {"reproduced": "#1b9e77", "not reproduced": "#d95f02", "inconclusive": "#7570b3",
-                   "not testable": "#999999", "missing": "#cccccc", "reference": "#e6ab02"}
+from fer_lib.book.display import VERDICT_INK as VERDICT_COLOURS, verdict_ink  # one palette for the book
 
 
 def _done(fig: Figure) -> Figure:
@@ -50,41 +49,56 @@ def _histories(run: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------- training
 
-def training_curves(runs: Mapping[str, dict] | Sequence[dict] | dict, metrics: Sequence[str] = ("loss", "accuracy"),
-                    title: str | None = None) -> Figure:
-    """Train (dashed) and validation (solid) curves per epoch, one colour per run; k-fold runs
-    draw one thin line per fold. The best epoch (lowest validation loss) is marked."""
-    runs = _as_runs(runs)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
-    colours = sns.color_palette("tab10", max(len(runs), 1))
-    for (label, run), colour in zip(runs.items(), colours):
-        hs = _histories(run)
-        for k, h in enumerate(hs):
-            ep = h.get("epoch", [])
-            lw, alpha = (1.6, 1.0) if len(hs) == 1 else (0.8, 0.6)
+def _seed_groups(runs) -> dict[str, list[dict]]:
+    """{experiment label: [runs of its seeds]} from results ({exp: [runs]}), {label: run} or runs."""
+    if isinstance(runs, Mapping) and "test" not in runs:
+        return {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in runs.items()}
+    out: dict[str, list[dict]] = {}
+    for r in ([runs] if isinstance(runs, dict) else runs):
+        out.setdefault(r.get("experiment", "run"), []).append(r)
+    return out
+
+
+def training_curves(runs: Mapping[str, dict | Sequence[dict]] | Sequence[dict] | dict,
+                    metrics: Sequence[str] = ("loss", "accuracy"), title: str | None = None) -> Figure:
+    """Validation (solid) and training (dashed) curves per epoch of every seed (and k-fold fold),
+    one colour per experiment; a filled dot marks the epoch whose weights were kept (the run's
+    ``best_epoch``: lowest validation loss). Pass the page's results, ``{experiment: [runs]}``."""
+    groups = _seed_groups(runs)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.0 * len(metrics), 3.7), squeeze=False)
+    colours = sns.color_palette("tab10", max(len(groups), 1))
+    for (label, rs), colour in zip(groups.items(), colours):
+        lines = [(r, k, h) for r in rs for k, h in enumerate(_histories(r))]
+        lw, alpha = (1.6, 1.0) if len(lines) == 1 else (1.0, 0.7)
+        for n, (r, k, h) in enumerate(lines):
+            ep = list(h.get("epoch", []))
+            best = r.get("best_epoch")
+            best = best[k] if isinstance(best, list) and k < len(best) else best
+            if best is None and h.get("val_loss"):
+                best = ep[int(np.nanargmin(np.asarray(h["val_loss"], float)))]
             for ax, m in zip(axes[0], metrics):
                 if h.get(m):
-                    ax.plot(ep, h[m], ls="--", color=colour, lw=lw, alpha=alpha * 0.8)
+                    ax.plot(ep, h[m], ls="--", color=colour, lw=lw * 0.8, alpha=alpha * 0.6)
                 if h.get(f"val_{m}"):
                     ax.plot(ep, h[f"val_{m}"], ls="-", color=colour, lw=lw, alpha=alpha,
-                            label=_short(label) if k == 0 else None)
-            if h.get("val_loss"):
-                best = int(np.nanargmin(np.asarray(h["val_loss"], float)))
-                for ax, m in zip(axes[0], metrics):
-                    if h.get(f"val_{m}"):
-                        ax.plot(ep[best], h[f"val_{m}"][best], "o", color=colour, ms=4)
+                            label=f"{_short(label)} ({len(rs)} seed{'s' if len(rs) > 1 else ''})" if n == 0 else None)
+                    if best in ep:
+                        ax.plot(best, h[f"val_{m}"][ep.index(best)], "o", color=colour, ms=6, mec="k", mew=0.6,
+                                zorder=5)
     for ax, m in zip(axes[0], metrics):
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.grid(alpha=0.3)
-    handles = axes[0][0].get_legend_handles_labels()
-    if handles[0]:
-        axes[0][-1].legend(fontsize=8, loc="best")
-    axes[0][0].text(0.01, 0.01, "dashed: training, solid: validation, dot: best epoch",
-                    transform=axes[0][0].transAxes, fontsize=7, color="0.4")
+    key = [plt.Line2D([], [], color="0.3", ls="-", label="validation"),
+           plt.Line2D([], [], color="0.3", ls="--", label="training"),
+           plt.Line2D([], [], color="0.3", ls="", marker="o", mec="k", label="kept epoch (lowest val. loss)")]
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles + key, labels + [k.get_label() for k in key], fontsize=7.5, loc="lower center",
+               ncols=min(4, len(handles) + 3), frameon=False, bbox_to_anchor=(0.5, 0.0))
+    rows = int(np.ceil((len(handles) + 3) / 4))
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 * rows + 0.02, 1, 1))
     return _done(fig)
 
 
@@ -212,7 +226,9 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
     y = np.arange(n)[::-1]
     rep = sel["reproduced"].astype(float).to_numpy()
     lo, hi = sel["ci_low"].astype(float).to_numpy(), sel["ci_high"].astype(float).to_numpy()
-    colours = [VERDICT_COLOURS.get(v, "k") for v in sel["verdict"]]
+    shown = [f"indicative: {i}" if v == "indicative" and i else v
+             for v, i in zip(sel["verdict"], sel.get("indicative", pd.Series([None] * n, index=sel.index)))]
+    colours = [verdict_ink(v) for v in shown]
     for yi, r, l, h, c in zip(y, rep, lo, hi, colours):
         ax.plot([l, h], [yi, yi], color=c, lw=2, alpha=0.7)
         ax.plot(r, yi, "o", color=c, ms=5)
@@ -222,8 +238,7 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
     ax.set_xlabel("value (fraction)")
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Line2D([], [], marker="x", ls="", color="k", label="claimed")]
-    handles += [plt.Line2D([], [], marker="o", color=VERDICT_COLOURS[v], label=f"ours: {v}")
-                for v in dict.fromkeys(sel["verdict"]) if v in VERDICT_COLOURS]
+    handles += [plt.Line2D([], [], marker="o", color=verdict_ink(v), label=f"ours: {v}") for v in dict.fromkeys(shown)]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or "Claimed vs reproduced (dot: ours, bar: 95 % CI, cross: paper)", fontsize=10)
     fig.tight_layout()
@@ -236,7 +251,7 @@ def verdict_bars(counts: pd.DataFrame, title: str | None = None) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.6))
     left = np.zeros(len(counts))
     for v in counts.columns:
-        ax.barh(counts.index, counts[v], left=left, color=VERDICT_COLOURS.get(v, "k"), label=v)
+        ax.barh(counts.index, counts[v], left=left, color=verdict_ink(v) if v != "indicative" else "#b4a7d6", label=v)
         left += counts[v].to_numpy()
     ax.invert_yaxis()
     ax.set_xlabel("claims")

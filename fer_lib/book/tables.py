@@ -439,3 +439,18 @@ def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: 
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     out.attrs["caption"] = spec.get("title")
     return out
+
+
+def rules_markdown() -> str:
+    """The verdict rules as the book prints them: :data:`fer_lib.verdicts.RULES` in order, with the
+    rules' and the claims file's versions (the ones every result records)."""
+    from fer_lib.verdicts import RULES, versions
+
+    v = versions()
+    lines = [f"*Verdict rules version {v['rules']}, claims version {v['claims']}* "
+             "(`fer_lib.verdicts.RULES`, `claims/claims.yaml`).", ""]
+    lines += [f"- **{name[0].upper() + name[1:]}.** {text}" for name, text in RULES.items()]
+    lines += ["- **Not testable.** The paper gives nothing an experiment can check (the reason is in the note).",
+              "- **Missing.** The experiments the claim needs have no results in this profile yet.",
+              "- **Reference.** A number the paper quotes for context (e.g. human accuracy), not a result."]
+    return "\n".join(lines)
