@@ -52,7 +52,7 @@ COLUMN_SCALES: dict[str, str] = {
     "train img/s": "count", "eval img/s": "count", "batch": "count", "seeds": "count",
 }
 _NUMERIC_TEXT = re.compile(r"^\s*(p\s*=\s*)?[+\-−]?\d[\d,.]*\s*(%|pts|s|points)?(\s*\[.*\])?\s*$")
-VERDICT_COLUMNS = ("verdict", "indicative verdict")
+VERDICT_COLUMNS = ("verdict", "indicative verdict", "indicative")
 
 
 def verdict_colour(verdict: Any) -> str:
@@ -119,22 +119,30 @@ def format_cell(value: Any, scale: str | None) -> str:
     return str(value)
 
 
-def table_html(df: pd.DataFrame, caption: str | None = None) -> str:
-    """The HTML of :func:`show` (no index; units; right-aligned numbers; coloured verdicts)."""
+def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False) -> str:
+    """The HTML of :func:`show` (no index; units; right-aligned numbers; coloured verdicts).
+
+    ``wide`` tables (a paper's own layout: paper | ours | verdict per column) keep numbers and
+    verdicts on one line and scroll sideways inside their box; only the row labels wrap."""
     df = df.reset_index(drop=not _named_index(df)) if _named_index(df) else df.reset_index(drop=True)
     numeric = {c for c in df.columns if _looks_numeric(df[c])}
     shown = pd.DataFrame({c: [format_cell(v, _scale_of(c)) for v in df[c]] for c in df.columns},
                          columns=df.columns)
-    styler = shown.style.hide(axis="index").set_table_attributes('class="fer-table"')
+    styler = shown.style.hide(axis="index").set_table_attributes(
+        'class="fer-table fer-wide"' if wide else 'class="fer-table"')
     num_cols = [c for c in df.columns if c in numeric]
     if num_cols:
         styler = styler.set_properties(subset=num_cols, **{"text-align": "right", "white-space": "nowrap"})
     for c in df.columns:
         if _is_verdict_column(c):
             styler = styler.map(lambda v: f"background-color: {verdict_colour(v)}" if v else "", subset=[c])
-    if caption:
-        styler = styler.set_caption(caption)
-    return f'<div class="fer-table-wrap">{styler.to_html()}</div>'
+    if wide:
+        labels = [c for c in df.columns if isinstance(c, tuple) and c[-1] == ""]
+        if labels:
+            styler = styler.set_properties(subset=labels, **{"white-space": "normal", "min-width": "6.5em"})
+    # the caption goes above the scroll box, so that a wide table never cuts it off
+    head = f'<p class="fer-table-caption">{html.escape(caption)}</p>' if caption else ""
+    return f'{head}<div class="fer-table-wrap">{styler.to_html()}</div>'
 
 
 def _named_index(df: pd.DataFrame) -> bool:
@@ -147,9 +155,9 @@ def _named_index(df: pd.DataFrame) -> bool:
 class Table:
     """A DataFrame as the book shows it; notebooks display it, tests read ``.html`` and ``.df``."""
 
-    def __init__(self, df: pd.DataFrame, caption: str | None = None):
+    def __init__(self, df: pd.DataFrame, caption: str | None = None, wide: bool = False):
         self.df = df
-        self.html = table_html(df, caption)
+        self.html = table_html(df, caption, wide)
 
     def _repr_html_(self) -> str:
         return self.html
@@ -160,5 +168,6 @@ class Table:
 
 def show(df: pd.DataFrame, caption: str | None = None) -> Table:
     """The book's table for ``df``: the last expression of a code cell, or passed to ``display``.
-    Without ``caption``, a caption the table carries (``df.attrs["caption"]``) is shown."""
-    return Table(df, caption if caption is not None else df.attrs.get("caption"))
+    Without ``caption``, a caption the table carries (``df.attrs["caption"]``) is shown; a table
+    marked ``df.attrs["wide"]`` is laid out as :func:`table_html` says."""
+    return Table(df, caption if caption is not None else df.attrs.get("caption"), bool(df.attrs.get("wide")))

@@ -218,7 +218,7 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
     sel = df[df["kind"].isin(kinds) & df["scale"].isin(scales)].copy()
     sel = sel[pd.to_numeric(sel["reproduced"], errors="coerce").notna()]
     n = len(sel)
-    fig, ax = plt.subplots(figsize=(7.5, max(2.0, 0.24 * n + 1.2)))
+    fig, ax = plt.subplots(figsize=(7.5, max(2.4, 0.22 * n + 1.8)))
     if not n:
         ax.text(0.5, 0.5, "no reproduced values yet", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
@@ -239,9 +239,10 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Line2D([], [], marker="x", ls="", color="k", label="claimed")]
     handles += [plt.Line2D([], [], marker="o", color=verdict_ink(v), label=f"ours: {v}") for v in dict.fromkeys(shown)]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncols=min(4, len(handles)), frameon=False)
     ax.set_title(title or "Claimed vs reproduced (dot: ours, bar: 95 % CI, cross: paper)", fontsize=10)
-    fig.tight_layout()
+    rows = int(np.ceil(len(handles) / 4))
+    fig.tight_layout(rect=(0, (0.25 * rows + 0.1) / fig.get_figheight(), 1, 1))
     return _done(fig)
 
 

@@ -20,11 +20,12 @@ def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None =
     """evaluate_claims formatted for display: claimed and reproduced as text (percent, 95 % CI)."""
     df = evaluate_claims(profile, paper) if df is None else df
     shown = [format_row(r) for _, r in df.iterrows()]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
         "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
         "seeds": df["n_seeds"], "verdict": df["verdict"], "indicative": df["indicative"], "note": df["note"],
     })
+    return out.drop(columns=["paper"]) if paper is not None else out  # a paper's page names its paper
 
 
 def verdict_counts(df: pd.DataFrame, by: str | None = "paper") -> pd.DataFrame:
@@ -81,7 +82,7 @@ def claims_table(paper: str) -> pd.DataFrame:
     """The paper's claims as extracted into claims/claims.yaml (id, section, kind, quote, note)."""
     rows, seen = [], {}
     for c in claims_for(paper):  # several claims often quote one sentence or table row: show it once
-        quote = c.quote if c.quote not in seen else f"〃 (quoted at {seen[c.quote]})"
+        quote = c.quote if c.quote not in seen else f"(same quote as {seen[c.quote]})"
         seen.setdefault(c.quote, c.id)
         rows.append({"id": c.id, "section": c.section, "kind": c.kind, "quote": quote,
                      "note": c.reason if c.kind == "untestable" else (c.note or "")})
@@ -365,7 +366,7 @@ def _claim_cell(row: pd.Series) -> tuple[str, str, str]:
     paper, ours = format_row(row)
     verdict = row["verdict"]
     if verdict == "indicative" and row.get("indicative"):
-        verdict = f"indicative: {row['indicative']}"
+        verdict = f"indicative: {row['indicative']}"  # the column header then says "indicative verdict"
     return paper, ours, verdict
 
 
@@ -433,11 +434,14 @@ def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: 
     for j, c in enumerate(cols):
         for k, sub in enumerate(SUB_COLUMNS):
             values = [cells[j][k] for _, cells in body]
+            if sub == "verdict" and any(values) and all(v.startswith("indicative: ") for v in values if v):
+                sub, values = "indicative verdict", [v.removeprefix("indicative: ") for v in values]
             if sub == "ours (95 % CI)" or any(values):
                 data[(c, sub)] = values
     out = pd.DataFrame(data)
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     out.attrs["caption"] = spec.get("title")
+    out.attrs["wide"] = True
     return out
 
 
