@@ -183,3 +183,29 @@ def alignment_sample(datasets: dict[str, fdata.FaceDataset | None], n: int, seed
                      "median |angle| (detected)": float(np.median([abs(m.angle_deg) for m in measured if m.detected]
                                                                   or [np.nan]))})
     return pd.DataFrame(rows).fillna(0), infos, aligner
+
+
+def duplicate_groups(pairs: pd.DataFrame, n: int) -> np.ndarray:
+    """A group label per image (0..n-1 of :func:`duplicate_audit`'s input): images joined by an
+    exact or near duplicate pair, directly or through others, share a label. Passed to a run as
+    ``run['test']['groups']`` (in the order of its test ids), the verdict engine resamples these
+    groups instead of single images."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    i, j = np.asarray(pairs["i"], dtype=np.int64), np.asarray(pairs["j"], dtype=np.int64)
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def leaked_test_images(pairs: pd.DataFrame, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``test`` (indices into :func:`duplicate_audit`'s input): True where the
+    test image has an exact or near copy among ``train`` (the images that run trained on)."""
+    train_set = set(np.asarray(train).tolist())
+    leaked: set[int] = set()
+    for a, b in zip(np.asarray(pairs["i"]).tolist(), np.asarray(pairs["j"]).tolist()):
+        if a in train_set:
+            leaked.add(b)
+        if b in train_set:
+            leaked.add(a)
+    return np.array([t in leaked for t in np.asarray(test).tolist()], dtype=bool)

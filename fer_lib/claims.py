@@ -31,7 +31,9 @@ _PER_CLASS_PREFIXES = ("auc", "recall")
 RANKING_METRICS = frozenset({"recall", "auc"})
 
 _COMMON_REQUIRED = ("id", "paper", "section", "quote", "kind")
-_COMMON_OPTIONAL = ("note",)
+#: ``by_construction``: why our own configuration settles the claim (it then cannot fail and is not
+#: counted as a verdict).
+_COMMON_OPTIONAL = ("note", "by_construction")
 
 #: kind -> (required fields, optional fields), beyond the common ones.
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -80,6 +82,7 @@ class Claim:
     spread: float | None = None
     label: str | None = None
     reason: str | None = None
+    by_construction: str | None = None
 
     @property
     def tol(self) -> float:
@@ -142,6 +145,16 @@ def load_claims(path: str | os.PathLike[str] | None = None, experiments_dir: Pat
     return out
 
 
+def claims_version(path: str | os.PathLike[str] | None = None) -> str:
+    """The ``version`` at the top of the claims file (bumped when a claim changes), as a string."""
+    p = Path(path) if path is not None else default_path()
+    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    v = data.get("version") if isinstance(data, dict) else None
+    if v is None:
+        raise ValueError(f"{p}: no top-level 'version' (add e.g. 'version: 1' above 'claims:')")
+    return str(v)
+
+
 def claims_for(paper: str, claims: list[Claim] | None = None) -> list[Claim]:
     """The claims of one paper (from ``claims``, or the default file)."""
     if paper not in paper_files():
@@ -171,7 +184,7 @@ def _parse(raw: Any, path: Path, index: int, papers: dict[str, str], experiments
         if raw.get(key) is None or raw.get(key) == "":
             raise fail(key, f"missing (required for kind {kind!r})")
 
-    for key in ("id", "section", "quote", "note", "reason", "label"):
+    for key in ("id", "section", "quote", "note", "reason", "label", "by_construction"):
         if key in raw and not isinstance(raw[key], str):
             raise fail(key, "must be a string")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", raw["id"]):

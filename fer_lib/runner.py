@@ -36,6 +36,7 @@ from fer_lib.models import create_model
 from fer_lib.preprocess import add_gaussian_noise, augmentation_layers
 from fer_lib.results import git_commit, package_versions
 from fer_lib.train import device_description, fit, predict, set_determinism
+from fer_lib.verdicts import versions
 
 
 
@@ -138,6 +139,7 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "noise_robustness": noise,
         "test": {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()},
         "seq_len": first.get("seq_len"),
+        "rules_version": versions(),  # the verdict rules and claims file this result was made under
         "provenance": provenance(job, folds[0].data_hash, commit, first.get("determinism")),
     }
     cache.atomic_write_json(job.result_path, result)

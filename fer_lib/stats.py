@@ -48,17 +48,80 @@ def seeds_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float
     return float(v.mean() - half), float(v.mean() + half)
 
 
-def combined_ci(per_seed_correct: Sequence[np.ndarray], n_boot: int = 2000, seed: int = 0
-                ) -> tuple[float, float]:
-    """95 % CI for accuracy over seeds and test images together: a bootstrap over test items
-    of the seed-averaged correctness (test images shared), widened by the seed t-interval
-    when there are several seeds, so both sources of spread are covered."""
-    arr = np.stack([np.asarray(c, dtype=np.float64) for c in per_seed_correct])
-    lo, hi = bootstrap_ci(arr.mean(0), n_boot=n_boot, seed=seed)
-    s = seeds_ci(arr.mean(1))
-    if s is not None:
-        lo, hi = min(lo, s[0]), max(hi, s[1])
-    return lo, hi
+def cluster_labels(ids: Sequence[str]) -> np.ndarray | None:
+    """CK+ subject per test id (``S<subject>_...``), as integer labels; None when the ids carry no
+    subject (FER2013: clusters come from the duplicate audit instead)."""
+    import re
+
+    subj = [re.match(r"S(\d+)_", str(i)) for i in ids]
+    if len(subj) == 0 or not all(subj):
+        return None
+    _, labels = np.unique([m.group(1) for m in subj], return_inverse=True)
+    return labels
+
+
+def hierarchical_bootstrap(per_seed: np.ndarray, clusters: np.ndarray | None = None, n_boot: int = 2000,
+                           seed: int = 0) -> np.ndarray:
+    """Bootstrap replicates of the seed-averaged mean over test items, resampling seeds, then
+    clusters of items (``clusters``: a label per item; None: every item its own cluster).
+
+    ``per_seed`` is (seeds, items), e.g. per-image correctness. Each replicate draws the seeds
+    with replacement and, independently, the clusters with replacement; its value is the mean over
+    the drawn seeds of sum(items of the drawn clusters) / their number. Both sources of spread thus
+    enter one distribution (no union of two intervals), and correlated images move together.
+    """
+    v = np.atleast_2d(np.asarray(per_seed, dtype=np.float64))
+    n_seeds, n = v.shape
+    labels = np.arange(n) if clusters is None else np.unique(np.asarray(clusters), return_inverse=True)[1]
+    g = int(labels.max()) + 1
+    sums = np.stack([np.bincount(labels, weights=row, minlength=g) for row in v])  # (seeds, g)
+    sizes = np.bincount(labels, minlength=g).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, 500):
+        b = min(500, n_boot - start)
+        draws = rng.integers(0, g, size=(b, g))
+        w = np.bincount((draws + (np.arange(b) * g)[:, None]).ravel(), minlength=b * g).reshape(b, g)
+        means = (w @ sums.T) / (w @ sizes)[:, None]  # (b, seeds)
+        if n_seeds > 1:
+            sd = rng.integers(0, n_seeds, size=(b, n_seeds))
+            means = np.take_along_axis(means, sd, axis=1)
+        out[start:start + b] = means.mean(1)
+    return out
+
+
+def combined_ci(per_seed_correct: Sequence[np.ndarray], n_boot: int = 2000, seed: int = 0,
+                clusters: np.ndarray | None = None, level: float = 0.95) -> tuple[float, float]:
+    """95 % CI of a mean over seeds and test images together: the percentile interval of
+    :func:`hierarchical_bootstrap` (seeds, then clusters of images)."""
+    reps = hierarchical_bootstrap(np.stack([np.asarray(c, dtype=np.float64) for c in per_seed_correct]),
+                                  clusters, n_boot=n_boot, seed=seed)
+    a = (1 - level) / 2
+    return float(np.quantile(reps, a)), float(np.quantile(reps, 1 - a))
+
+
+def cluster_indices(clusters: np.ndarray, b: int, rng: np.random.Generator) -> np.ndarray:
+    """(b, n) item indices, each row drawn cluster by cluster with replacement until n items are
+    drawn (the last cluster cut short), so every replicate keeps the test set's size; used where a
+    metric needs resampled items rather than weights (macro F1, AUC)."""
+    labels = np.unique(np.asarray(clusters), return_inverse=True)[1]
+    n = len(labels)
+    order = np.argsort(labels, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(labels))]
+    g = len(starts) - 1
+    sizes = np.diff(starts)
+    out = np.empty((b, n), dtype=np.int64)
+    for k in range(b):
+        picks = rng.integers(0, g, size=g)
+        cum = np.cumsum(sizes[picks])
+        if cum[-1] < n:  # only when draws are short: repeat the drawn items
+            picks = np.tile(picks, int(np.ceil(n / cum[-1])))
+            cum = np.cumsum(sizes[picks])
+        sel = picks[:int(np.searchsorted(cum, n)) + 1]
+        lens = sizes[sel]
+        offsets = np.repeat(starts[sel] - np.r_[0, np.cumsum(lens)[:-1]], lens)
+        out[k] = order[(offsets + np.arange(lens.sum()))[:n]]
+    return out
 
 
 def paired_difference_ci(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 2000, seed: int = 0

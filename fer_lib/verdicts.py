@@ -5,21 +5,16 @@ profile (``results/<profile>/...``) and returns one row per claim with our numbe
 confidence interval and a verdict from :mod:`fer_lib.stats`. How each kind of claim is judged:
 
 * **value** -- our metric (mean over seeds) against the claimed number with
-  :func:`stats.verdict_value` (the claim's own tolerance, else 2 points). The CI of accuracy and
-  test loss (means over test images) is :func:`stats.combined_ci` of the per-image correctness
-  (per-image loss); for macro precision/recall/F1, per-class recall and one-vs-rest AUC it is a
-  percentile bootstrap over test images of the metric itself (seed-averaged per replicate),
-  widened by the seed t-interval when there are several seeds. Seconds per epoch: bootstrap of
-  the median over epochs (the first epoch, which includes compilation, left out). Structural
-  numbers (parameters, test-set size, LSTM sequence length) are exact: CI = their range.
-* **comparison** -- the difference A - B with :func:`stats.verdict_difference`. When A and B were
-  tested on the same images (same test ids) with the same seeds, the CI is the *paired*
-  bootstrap over test images (:func:`stats.paired_difference_ci` of seed-averaged correctness for
-  accuracy; the same resampled images for both models for other metrics); otherwise the
-  *unpaired* difference of means with independent bootstraps of A and B. Several seeds widen
-  the CI by the seed t-interval of the difference. ``reference:<label>`` stands for a reference
-  claim of the same paper (e.g. human accuracy 0.65). A claimed magnitude is checked in the
-  note; the verdict follows the direction as :data:`stats.VERDICT_RULE` states.
+  :func:`stats.verdict_value` (the claim's own tolerance, else 2 points). Its 95 % CI is a
+  hierarchical bootstrap: seeds, then clusters of test images (:attr:`_Run.clusters`: CK+
+  subjects, FER2013 duplicate groups, else single images). Seconds per epoch: bootstrap of the
+  median over epochs (first epoch left out), widened by the seed t-interval. Structural numbers
+  (parameters, test-set size, LSTM sequence length) are exact: CI = their range.
+* **comparison** -- the difference A - B with :func:`stats.verdict_difference`, from the same
+  hierarchical bootstrap; runs on the same test images share the resampled clusters (paired),
+  runs with the same seeds share the resampled seeds. ``reference:<label>`` stands for a
+  reference claim of the same paper (e.g. human accuracy 0.65). A sized claim
+  (``claimed_difference``) also needs the claimed gap inside the CI (:data:`RULES`).
 * **interaction** -- the difference of differences (A - B) - (C - D) with a bootstrap CI (paired
   within each test set), judged like a comparison; with >= 2 seeds per cell the two-way ANOVA
   (:func:`interaction_anova`, :func:`ozer_anova`) is added to the note.
@@ -37,8 +32,12 @@ confidence interval and a verdict from :mod:`fer_lib.stats`. How each kind of cl
 * **reference** -- the paper's number and label, shown for context (verdict ``reference``).
 * **untestable** -- verdict ``not testable`` with the reason.
 
-Claims whose experiments have no results yet are ``missing``. Runs of the smoke profile are not
-the papers' protocol, so every testable claim is ``inconclusive`` there (``protocol=False``).
+Claims whose experiments have no results yet are ``missing``. The rules that turn these numbers
+into verdicts (evidence profiles, sized comparisons, failed runs, claims true by construction,
+intervals) are stated once in :data:`RULES` (version :data:`RULES_VERSION`): only a profile with
+``Profile.evidence`` (``paper``) gives verdicts; other profiles give the same judgement in the
+``indicative`` column with verdict ``indicative``. Intervals resample seeds and clusters of test
+images together (:func:`stats.hierarchical_bootstrap`) instead of widening by the seed t-interval.
 """
 from __future__ import annotations
 
@@ -56,6 +55,7 @@ from scipy import stats as st
 
 from fer_lib import stats
 from fer_lib.claims import Claim, load_claims
+from fer_lib.config import Profile, get_profile
 from fer_lib.metrics import classification_report
 from fer_lib.results import load_results
 
@@ -78,9 +78,52 @@ RANKING_RULE = ("A ranking claim is *reproduced* when the named best classes are
 CONFUSION_RULE = ("A confusion claim is *reproduced* when every named class pair ranks within the top "
                   "max(3, 2 x number of pairs) unordered pairs by off-diagonal count.")
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive", "not testable", "missing", "reference")
+#: Bumped whenever a rule below changes; every result records it (with the claims file's version)
+#: so that a verdict computed under other rules is visible.
+RULES_VERSION = "2"
+
+#: The rules, stated once; the book prints them (in this order) and the evaluator follows them.
+RULES: dict[str, str] = {
+    "evidence": ("Only runs of the `paper` profile (each paper's protocol, three seeds) give verdicts. "
+                 "Runs of `quick` and `smoke` give an *indicative* verdict, shown in its own column and "
+                 "never counted as a verdict."),
+    "value": stats.VERDICT_RULE,
+    "sized comparison": ("A comparison or interaction claim with a size (\"4–6 % lower\", \"+7.3 points\") "
+                         "is *reproduced* only when the claimed gap (or some part of the claimed range) lies "
+                         "inside our 95 % interval of the difference and the direction holds; *not "
+                         "reproduced* when the claimed gap lies outside the interval. Claims without a size "
+                         "are judged on their direction only."),
+    "run failed": ("A run that failed — it predicts one class only, its accuracy is at or below the share of "
+                   "the test set's majority class, or its loss is NaN — gives no verdict: every claim "
+                   "resting on it reads *run failed* and names the run."),
+    "by construction": ("A claim settled by our own configuration (parameter counts the model builders were "
+                        "written to match, sequence lengths and test-set sizes we chose, timing claims that "
+                        "contradict each other) cannot fail; it reads *by construction* and is not counted "
+                        "as a verdict."),
+    "intervals": ("Every 95 % interval is a percentile bootstrap that resamples seeds and then clusters of "
+                  "test images (CK+: the subjects; FER2013: groups of exact or near duplicate images from "
+                  "the data audit; otherwise single images), so test-set and seed spread enter one "
+                  "distribution. Runs on the same test images share the resampled clusters (paired)."),
+    "significance": SIGNIFICANCE_RULE,
+    "ranking": RANKING_RULE,
+    "confusion": CONFUSION_RULE,
+    "robustness": ROBUSTNESS_RULE,
+}
+
+#: Verdicts that count; the others say why a claim has none.
+COUNTED = ("reproduced", "not reproduced", "inconclusive")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "indicative", "run failed", "by construction",
+            "not testable", "missing", "reference")
 COLUMNS = ["id", "paper", "section", "quote", "kind", "metric", "claimed", "reproduced", "ci_low", "ci_high",
-           "n_seeds", "verdict", "evidence", "note", "what", "scale", "label"]
+           "n_seeds", "verdict", "indicative", "failed_runs", "evidence", "note", "what", "scale", "label",
+           "rules_version"]
+
+
+def versions(claims_path=None) -> dict[str, str]:
+    """The rules' and the claims file's versions, as every result records them."""
+    from fer_lib.claims import claims_version
+
+    return {"rules": RULES_VERSION, "claims": claims_version(claims_path)}
 
 Results = dict[str, list[dict]]
 
@@ -128,8 +171,31 @@ class _Run:
         self.correct = (self.pred == self.y).astype(np.float64)
         self.seed = run.get("seed", 0)
         self.n = len(self.y)
+        groups = t.get("groups")
+        self.clusters = (np.asarray(groups)[order] if groups is not None else stats.cluster_labels(self.ids))
         self.key = hashlib.sha1("\n".join(self.ids).encode()).hexdigest()
+        if self.clusters is not None:
+            self.key += "/" + hashlib.sha1(np.unique(self.clusters, return_inverse=True)[1].tobytes()).hexdigest()[:8]
         self._auc_prep: dict[int, tuple] = {}
+
+    @property
+    def name(self) -> str:
+        return f"{self.raw.get('experiment', '?')} seed {self.seed}"
+
+    def failure(self) -> str | None:
+        """Why this run failed (one predicted class, accuracy <= majority share, NaN loss), or None."""
+        if self.n and len(np.unique(self.pred)) == 1:
+            return "predicts one class only"
+        majority = np.bincount(self.y, minlength=self.k).max() / max(self.n, 1)
+        acc = float(self.correct.mean()) if self.n else float("nan")
+        if self.n and acc <= majority:
+            return f"accuracy {acc:.3f} <= majority-class share {majority:.3f}"
+        h = self.raw.get("history") or {}
+        losses = [v for one in (h if isinstance(h, list) else [h]) for v in one.get("loss", [])]
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in losses) or \
+                math.isnan(float(self.metrics.get("loss", 0.0) or 0.0)):
+            return "NaN loss"
+        return None
 
     @cached_property
     def nll(self) -> np.ndarray:
@@ -233,17 +299,28 @@ class _Terms:
         self.terms = terms
 
     def reps(self, metric: str, n_boot: int = N_BOOT) -> np.ndarray:
-        keys: dict[str, int] = {}
+        """Seeds are resampled too (hierarchical bootstrap): terms with the same seeds draw the same
+        seeds (paired), and clustered test sets (:attr:`_Run.clusters`) resample whole clusters."""
+        keys: dict[str, _Run] = {}
         for _, runs in self.terms:
             for r in runs:
-                keys.setdefault(r.key, r.n)
+                keys.setdefault(r.key, r)
         rngs = {k: np.random.default_rng([BOOT_SEED, j]) for j, k in enumerate(keys)}
+        seed_sets = {tuple(r.seed for r in runs) for _, runs in self.terms}
+        seed_rng = {s: np.random.default_rng([BOOT_SEED, 10_000 + j]) for j, s in enumerate(sorted(seed_sets))}
         out = np.zeros(n_boot)
         for start in range(0, n_boot, _CHUNK):
             b = min(_CHUNK, n_boot - start)
-            idx = {k: rngs[k].integers(0, n, size=(b, n)) for k, n in keys.items()}
+            idx = {k: (rngs[k].integers(0, r.n, size=(b, r.n)) if r.clusters is None
+                       else stats.cluster_indices(r.clusters, b, rngs[k])) for k, r in keys.items()}
+            draw = {s: (seed_rng[s].integers(0, len(s), size=(b, len(s))) if len(s) > 1 else None)
+                    for s in seed_sets}
             for coef, runs in self.terms:
-                out[start:start + b] += coef * np.mean([r.reps(metric, idx[r.key]) for r in runs], axis=0)
+                per = np.stack([r.reps(metric, idx[r.key]) for r in runs], axis=1)  # (b, seeds)
+                d = draw[tuple(r.seed for r in runs)]
+                if d is not None:
+                    per = np.take_along_axis(per, d, axis=1)
+                out[start:start + b] += coef * per.mean(1)
         return out
 
 
@@ -294,6 +371,8 @@ class _Row:
     verdict: str = "missing"
     notes: tuple[str, ...] = ()
     what: str = ""
+    indicative: str = ""
+    failed: str = ""
 
 
 class _Evaluator:
@@ -328,9 +407,9 @@ class _Evaluator:
             ci = _widen(_percentile(self._seconds_reps([(1.0, runs)])), stats.seeds_ci(per_seed))
         elif metric in _PER_ITEM and len({r.key for r in runs}) == 1:
             arrays = [r.correct if metric == "accuracy" else r.nll for r in runs]
-            ci = stats.combined_ci(arrays, n_boot=N_BOOT, seed=BOOT_SEED)
+            ci = stats.combined_ci(arrays, n_boot=N_BOOT, seed=BOOT_SEED, clusters=runs[0].clusters)
         else:
-            ci = _widen(_percentile(_Terms([(1.0, runs)]).reps(metric)), stats.seeds_ci(per_seed))
+            ci = _percentile(_Terms([(1.0, runs)]).reps(metric))
         self._ci_cache[key] = ci
         return ci
 
@@ -359,26 +438,22 @@ class _Evaluator:
         if metric == "seconds_per_epoch":
             ci = _percentile(self._seconds_reps(run_terms))
             how = "bootstrap over epochs (unpaired)"
-        elif (len(terms) == 2 and metric == "accuracy" and len(keys[0] | keys[1]) == 1 and same_seeds):
-            a = np.mean([r.correct for r in run_terms[0][1]], 0)
-            b = np.mean([r.correct for r in run_terms[1][1]], 0)
-            sign = terms[0][0]
-            _, lo, hi = stats.paired_difference_ci(a, b, n_boot=N_BOOT, seed=BOOT_SEED)
-            ci = (lo, hi) if sign > 0 else (-hi, -lo)
-            how = f"paired bootstrap over {run_terms[0][1][0].n:,} shared test images"
+            # seed spread of the difference: epochs carry no seed resampling, so add the t-interval
+            if same_seeds and len(seeds[0]) >= 2:
+                per_seed = [sum(c * dict((r.seed, r.value(metric)) for r in runs)[s] for c, runs in run_terms)
+                            for s in seeds[0]]
+                ci = _widen(ci, stats.seeds_ci(per_seed))
+            elif len(terms) == 2:
+                ci = _widen(ci, _welch_ci([r.value(metric) for r in run_terms[0][1]],
+                                          [r.value(metric) for r in run_terms[1][1]]))
         else:
             ci = _percentile(_Terms(run_terms).reps(metric))
             n = ", ".join(f"{runs[0].n:,}" for _, runs in run_terms)
-            how = (f"paired bootstrap over shared test images (n = {n})" if paired_groups
-                   else f"unpaired bootstrap, different test sets (n = {n})")
-        # seed spread of the difference
-        if same_seeds and len(seeds[0]) >= 2:
-            per_seed = [sum(c * dict((r.seed, r.value(metric)) for r in runs)[s] for c, runs in run_terms)
-                        for s in seeds[0]]
-            ci = _widen(ci, stats.seeds_ci(per_seed))
-        elif len(terms) == 2:
-            ci = _widen(ci, _welch_ci([r.value(metric) for r in run_terms[0][1]],
-                                      [r.value(metric) for r in run_terms[1][1]]))
+            clustered = any(r.clusters is not None for _, runs in run_terms for r in runs)
+            how = ((f"paired bootstrap over shared test images (n = {n})" if paired_groups
+                    else f"unpaired bootstrap, different test sets (n = {n})")
+                   + (", resampling clusters" if clustered else "")
+                   + (", seeds resampled" if any(len(s) > 1 for s in seeds) else ""))
         return point, ci, how
 
     # -- claims -----------------------------------------------------------------------------
@@ -393,12 +468,38 @@ class _Evaluator:
         if missing:
             return _Row(claimed=self._claimed(c), verdict="missing", what=self._what(c),
                         notes=(f"No results yet for {', '.join(missing)}.",))
+        failed = [f"{r.name} ({why})" for e in c.experiments for r in self.runs(e)
+                  if (why := r.failure()) is not None]
+        if failed and c.metric not in _EXACT:
+            return _Row(claimed=self._claimed(c), verdict="run failed", what=self._what(c),
+                        n_seeds=self._n_seeds(c.experiments), failed="; ".join(failed),
+                        notes=(f"Run failed: {'; '.join(failed)}. {RULES['run failed']}",))
         fn = getattr(self, f"_eval_{c.kind}")
         row = fn(c)
         row.what = row.what or self._what(c)
-        if not self.protocol and row.verdict in ("reproduced", "not reproduced"):
-            row.verdict = "inconclusive"
+        if c.by_construction:
+            row.notes = row.notes + (f"By construction: {c.by_construction}",)
+            row.verdict = "by construction"
+        elif not self.protocol and row.verdict in COUNTED:
+            row.indicative, row.verdict = row.verdict, "indicative"
         return row
+
+    @staticmethod
+    def _sized(c: Claim, ci: tuple[float, float], direction: str, notes: list[str]) -> str:
+        """A sized claim: the claimed gap (range) must meet our interval, and the direction hold."""
+        if c.claimed_difference is None:
+            return direction
+        lo_c, hi_c = (c.claimed_difference if isinstance(c.claimed_difference, tuple)
+                      else (c.claimed_difference, c.claimed_difference))
+        if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
+            return direction
+        inside = ci[0] <= hi_c and lo_c <= ci[1]
+        claimed = f"{lo_c:g}" if lo_c == hi_c else f"{lo_c:g} to {hi_c:g}"
+        notes.append(f"Claimed size {claimed} is {'inside' if inside else 'outside'} our 95 % interval "
+                     f"[{ci[0]:.4g}, {ci[1]:.4g}].")
+        if not inside:
+            return "not reproduced"
+        return direction
 
     def _what(self, c: Claim) -> str:
         short = lambda e: e.split("/", 1)[-1] if e else ""  # noqa: E731
@@ -487,14 +588,7 @@ class _Evaluator:
                     notes.append(f"Timed on different devices ({', '.join(sorted(map(str, devs)))}): not comparable.")
                     return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict="inconclusive",
                                 notes=tuple(notes))
-        verdict = stats.verdict_difference(ci, c.relation)
-        if c.claimed_difference is not None and c.relation == "greater":
-            lo_c, hi_c = (c.claimed_difference if isinstance(c.claimed_difference, tuple)
-                          else (c.claimed_difference, c.claimed_difference))
-            tol = 0 if c.metric == "seconds_per_epoch" else stats.TOLERANCE
-            inside = ci[0] - tol <= hi_c and lo_c <= ci[1] + tol
-            notes.append(f"Claimed magnitude {self._claimed(c)} is {'inside' if inside else 'outside'} our CI"
-                         + (f" widened by ±{tol * 100:.0f} points." if tol else "."))
+        verdict = self._sized(c, ci, stats.verdict_difference(ci, c.relation), notes)
         return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict=verdict, notes=tuple(notes))
 
     def _eval_interaction(self, c: Claim) -> _Row:
@@ -509,7 +603,7 @@ class _Evaluator:
             notes.append(f"Two-way ANOVA over seeds: interaction p = {p:.3g}.")
         except ValueError as e:
             notes.append(f"No two-way ANOVA: {e}.")
-        verdict = stats.verdict_difference(ci, c.relation)
+        verdict = self._sized(c, ci, stats.verdict_difference(ci, c.relation), notes)
         return _Row(claimed=self._claimed(c), reproduced=d, ci=ci, n_seeds=n, verdict=verdict, notes=tuple(notes))
 
     def _eval_significance(self, c: Claim) -> _Row:
@@ -611,7 +705,7 @@ def mcnemar_pairs(runs_a: Sequence[_Run], runs_b: Sequence[_Run]) -> list[dict]:
     return out
 
 
-def evaluate_claims(profile: str, paper: str | None = None, results: Results | None = None,
+def evaluate_claims(profile: "str | Profile", paper: str | None = None, results: Results | None = None,
                     claims: list[Claim] | None = None) -> pd.DataFrame:
     """One row per claim (of ``paper``, or all) with our number, CI and verdict; see module doc.
 
@@ -622,8 +716,9 @@ def evaluate_claims(profile: str, paper: str | None = None, results: Results | N
     """
     all_claims = load_claims() if claims is None else claims
     chosen = [c for c in all_claims if paper is None or c.paper == paper]
-    res = _results(profile, paper, results)
-    ev = _Evaluator(res, protocol=profile != "smoke", claims=all_claims)
+    prof = get_profile(profile)
+    res = _results(prof.name, paper, results)
+    ev = _Evaluator(res, protocol=prof.evidence, claims=all_claims)
     rows = []
     for c in chosen:
         try:
@@ -635,13 +730,45 @@ def evaluate_claims(profile: str, paper: str | None = None, results: Results | N
             "id": c.id, "paper": c.paper, "section": c.section, "quote": c.quote, "kind": c.kind,
             "metric": c.metric, "claimed": r.claimed, "reproduced": r.reproduced,
             "ci_low": r.ci[0], "ci_high": r.ci[1], "n_seeds": r.n_seeds, "verdict": r.verdict,
-            "evidence": ", ".join(c.experiments), "note": " ".join(notes), "what": r.what,
+            "indicative": r.indicative, "failed_runs": r.failed, "evidence": ", ".join(c.experiments), "note": " ".join(notes), "what": r.what,
             "scale": metric_scale(c.metric) if c.kind != "reference" else "fraction",
-            "label": c.label if c.kind == "reference" else None,
+            "label": c.label if c.kind == "reference" else None, "rules_version": RULES_VERSION,
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["n_seeds"] = df["n_seeds"].astype(int)
     return df
+
+
+# ----------------------------------------------------------------------------- baselines
+
+def majority_baseline(run: dict) -> dict:
+    """The row a results table shows under its models: always predicting the test set's most
+    frequent class. Accuracy equals that class's share; macro recall is 1 / classes."""
+    r = _Run(run)
+    counts = np.bincount(r.y, minlength=r.k)
+    top = int(counts.argmax())
+    proba = np.zeros((r.n, r.k))
+    proba[:, top] = 1.0
+    m = classification_report(r.y, proba, r.class_names)
+    return {"experiment": "majority-class baseline", "predicts": r.class_names[top],
+            "accuracy": float(counts[top] / max(r.n, 1)), "macro_precision": m.get("macro_precision"),
+            "macro_recall": m.get("macro_recall"), "macro_f1": m.get("macro_f1"), "n_test": r.n}
+
+
+def leakage(run: dict, leaked: Sequence[bool] | np.ndarray) -> dict:
+    """Accuracy on the test images with no exact / near copy in the run's training data, against
+    the full test set. ``leaked`` is a mask in the order of ``run['test']['ids']``
+    (:func:`fer_lib.audit.leaked_test_images`)."""
+    leaked = np.asarray(leaked, dtype=bool)
+    t = run["test"]
+    if len(leaked) != len(t["ids"]):
+        raise ValueError(f"{run.get('experiment')}: leak mask has {len(leaked)} entries, the run "
+                         f"{len(t['ids'])} test images; compute it from the same split")
+    correct = np.asarray(t["proba"]).argmax(1) == np.asarray(t["y_true"])
+    full = float(correct.mean())
+    clean = float(correct[~leaked].mean()) if (~leaked).any() else float("nan")
+    return {"accuracy": full, "accuracy_leak_free": clean, "difference": full - clean,
+            "n_leaked": int(leaked.sum()), "share_leaked": float(leaked.mean())}
 
 
 # ----------------------------------------------------------------------------- ANOVA

@@ -14,6 +14,13 @@ and asserts:
 * the profile banner names the profile the book was built from, near the top of the page;
 * the screenshot is not blank.
 
+Every page of the table of contents is also opened in Chromium at 1280 px and 390 px width
+(``WIDTHS``): a screenshot of each goes to ``--out``, and the check fails when an element of the page
+content is wider than the viewport without a scrolling box around it (a table must wrap or scroll
+inside itself, never widen the page), when a table shows a raw DataFrame index (a first column of
+row numbers 0, 1, 2 …), or when a path of the build machine (the checkout, its parent folder or
+the home directory) appears anywhere in the HTML. ``--fast`` skips the per-page browser runs.
+
 Every other page in the table of contents gets the same checks without the browser (title,
 banner, images, no error output) plus a check that its internal links resolve. The profile
 defaults to the one recorded by ``scripts/build_book.sh`` in ``book/generated/build_info.json``.
@@ -42,6 +49,35 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio"]
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif"}
 BANNER_WITHIN = 3000  # characters of page text in which the profile banner must appear
+WIDTHS = (1280, 390)
+#: Paths of the build machine that must not leak into the published HTML.
+MACHINE_PATHS = tuple(dict.fromkeys(p for p in (str(REPO), str(REPO.parent) + "/", str(Path.home()) + "/")
+                                    if len(p) > 2))
+#: Injected into a copy of each page: lists content elements that stick out of the viewport
+#: without a scrolling (or clipping) ancestor, into <pre id="fer-overflow">.
+OVERFLOW_JS = """<script>
+window.addEventListener('load', function () { setTimeout(function () {
+  var vw = document.documentElement.clientWidth, bad = [];
+  var root = document.querySelector('main') || document.body;
+  root.querySelectorAll('*').forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= vw + 1) return;
+    if (el.closest('.bd-sidebar-primary, .bd-sidebar-secondary')) return;  // the theme's off-canvas drawers
+    for (var a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      var ox = getComputedStyle(a).overflowX;
+      if (ox === 'auto' || ox === 'scroll' || ox === 'hidden') {
+        if (a.getBoundingClientRect().right <= vw + 1) return;
+      }
+    }
+    var name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && el.className.baseVal === undefined ? '.' + String(el.className).split(' ').join('.') : '');
+    bad.push(name + ' ' + Math.round(r.width) + 'px wide, right edge ' + Math.round(r.right) + 'px');
+  });
+  var pre = document.createElement('pre'); pre.id = 'fer-overflow'; pre.style.display = 'none';
+  pre.textContent = JSON.stringify({vw: vw, scroll: document.documentElement.scrollWidth, bad: bad.slice(0, 8)});
+  document.body.appendChild(pre);
+}, 300); });
+</script>"""
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|^\s*[A-Za-z_.]*(Error|Exception): ", re.M)
 
 
@@ -185,12 +221,43 @@ class Checker:
             if not target.exists():
                 self.fail(page, f"broken link {href!r} (no {target})")
 
+    def check_index(self, page: str, soup: BeautifulSoup) -> None:
+        """No table starts its rows with a header cell of row numbers 0, 1, 2 … (a raw DataFrame index)."""
+        for t in self.content(soup).find_all("table"):
+            body = t.find("tbody") or t
+            firsts = [tr.find(["th", "td"]) for tr in body.find_all("tr")]
+            firsts = [c for c in firsts if c is not None]
+            if len(firsts) >= 2 and all(c.name == "th" for c in firsts) and \
+                    [c.get_text(strip=True) for c in firsts] == [str(i) for i in range(len(firsts))]:
+                head = " | ".join(c.get_text(" ", strip=True) for c in t.find_all("th")[:4])
+                self.fail(page, f"a table shows a raw DataFrame index 0..{len(firsts) - 1} (headers: {head[:80]!r})")
+
+    def check_paths(self, page: str, html: str) -> None:
+        for p in MACHINE_PATHS:
+            i = html.find(p)
+            if i >= 0:
+                self.fail(page, f"a path of the build machine appears in the HTML: {html[max(0, i - 40):i + 60]!r}")
+
+    def check_overflow(self, page: str, dom: str, width: int) -> None:
+        m = re.search(r'<pre id="fer-overflow"[^>]*>(.*?)</pre>', dom, re.S)
+        if not m:
+            self.fail(page, f"at {width} px: the overflow probe did not run")
+            return
+        import html as _html
+
+        found = json.loads(_html.unescape(m.group(1)))
+        if found["bad"]:
+            self.fail(page, f"at {width} px: {len(found['bad'])} element(s) wider than the viewport "
+                            f"({found['vw']} px), e.g. {'; '.join(found['bad'][:3])}")
+
     def check_page(self, page: str, html: str, html_file: Path, *, landing: bool, browser: bool) -> None:
         soup = BeautifulSoup(html, "html.parser")
         self.check_title(page, soup)
         self.check_banner(page, soup)
         self.check_errors(page, soup)
         self.check_images(page, soup, html_file, need_one=browser)
+        self.check_index(page, soup)
+        self.check_paths(page, html)
         if browser:
             self.check_tables(page, soup, need_verdict=landing)
         else:
@@ -211,6 +278,28 @@ class Checker:
             self.fail(page, f"the screenshot {png} is blank ({nonwhite:.1%} non-white pixels)")
 
 
+def layout_check(chk: Checker, binary: str, doc: str, html_file: Path, out: Path) -> None:
+    """Screenshots of one page at each of WIDTHS, and the overflow probe on a copy of the page."""
+    probe = html_file.with_name(f".check_{html_file.stem}.html")
+    text = html_file.read_text(encoding="utf-8")
+    probe.write_text(text.replace("</body>", OVERFLOW_JS + "</body>", 1), encoding="utf-8")
+    stem = doc.replace("/", "_")
+    try:
+        for w in WIDTHS:
+            try:
+                res = chromium(binary, probe.as_uri(), "--dump-dom", f"--window-size={w},1000")
+                chk.check_overflow(doc, res.stdout, w)
+                png = out / f"{stem}_{w}.png"
+                png.unlink(missing_ok=True)
+                chromium(binary, html_file.as_uri(), f"--screenshot={png}", f"--window-size={w},1400")
+                chk.check_screenshot(f"{doc} ({w} px)", png)
+            except subprocess.TimeoutExpired:
+                chk.fail(doc, f"Chromium did not finish {html_file} at {w} px")
+    finally:
+        probe.unlink(missing_ok=True)
+    print(f"[check] {doc}: layout at {', '.join(map(str, WIDTHS))} px checked", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--html", type=Path, default=REPO / "_build" / "html", help="the built book")
@@ -219,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "_build" / "check",
                     help="where the dumped DOMs and screenshots go")
     ap.add_argument("--chromium", help="Chromium binary (default: /usr/bin/chromium, $CHROMIUM, or on PATH)")
+    ap.add_argument("--fast", action="store_true", help="skip the per-page screenshots and overflow checks")
     args = ap.parse_args(argv)
 
     html_root: Path = args.html.resolve()
@@ -298,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         chk.check_page(doc, f.read_text(encoding="utf-8"), f, landing=False, browser=False)
     print(f"[check] {len(pages)} pages checked ({len(browser_pages)} in Chromium)")
+    if not args.fast:
+        for doc in pages:
+            f = (html_root / f"{doc}.html").resolve()
+            if f.is_file():
+                layout_check(chk, binary, doc, f, args.out)
+        print(f"[check] {len(pages)} pages screenshot at {', '.join(map(str, WIDTHS))} px in {args.out}")
 
     if chk.failures:
         print(f"\ncheck_book.py: {len(chk.failures)} problem(s) in the built book:", file=sys.stderr)

@@ -79,3 +79,25 @@ def test_verdict_difference():
     assert stats.verdict_difference((0.03, 0.05), "similar") == "not reproduced"
     with pytest.raises(ValueError, match="relation"):
         stats.verdict_difference((0, 1), "bigger")
+
+
+def test_hierarchical_bootstrap_known_answers():
+    rng = np.random.default_rng(0)
+    # 100 clusters of 10 identical items: the standard error is that of 100 items, not 1,000
+    x = np.repeat(rng.random(100) < 0.5, 10).astype(float)
+    p = x.mean()
+    clustered = stats.hierarchical_bootstrap(x[None], np.repeat(np.arange(100), 10), n_boot=4000)
+    flat = stats.hierarchical_bootstrap(x[None], None, n_boot=4000)
+    assert clustered.std() == pytest.approx(np.sqrt(p * (1 - p) / 100), rel=0.1)
+    assert flat.std() == pytest.approx(np.sqrt(p * (1 - p) / 1000), rel=0.1)
+    # seeds that differ only by a constant: the spread is the bootstrap spread of the seed means
+    base = np.zeros(1000)
+    seeds = np.stack([base + 0.1, base + 0.5, base + 0.9])
+    reps = stats.hierarchical_bootstrap(seeds, None, n_boot=4000)
+    assert reps.mean() == pytest.approx(0.5, abs=0.01)
+    assert reps.std() == pytest.approx(np.std([0.1, 0.5, 0.9]) / np.sqrt(3), rel=0.1)
+
+
+def test_cluster_labels_from_ckplus_ids():
+    assert stats.cluster_labels(["S005_001", "S010_002", "S005_003"]).tolist() == [0, 1, 0]
+    assert stats.cluster_labels(["img1", "img2"]) is None

@@ -53,7 +53,7 @@ def claim(**kw) -> Claim:
     return Claim(**{**base, **kw})
 
 
-def verdict(results: dict, c: Claim, profile: str = "quick") -> pd.Series:
+def verdict(results: dict, c: Claim, profile: str = "paper") -> pd.Series:
     df = verdicts.evaluate_claims(profile, results=results, claims=[c])
     assert len(df) == 1
     return df.iloc[0]
@@ -81,9 +81,14 @@ def test_value_outside_tolerance_is_not_reproduced():
     assert row["verdict"] == "not reproduced"
 
 
-def test_smoke_profile_is_inconclusive():
-    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC, profile="smoke")
-    assert row["verdict"] == "inconclusive"
+@pytest.mark.parametrize("profile", ["smoke", "quick"])
+def test_only_the_paper_profile_gives_verdicts(profile):
+    good = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC, profile=profile)
+    bad = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.45)]}, ACC, profile=profile)
+    assert good["verdict"] == bad["verdict"] == "indicative"
+    assert good["indicative"] == "reproduced" and bad["indicative"] == "not reproduced"
+    paper = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC, profile="paper")
+    assert paper["verdict"] == "reproduced" and paper["indicative"] == ""
 
 
 def test_missing_results_are_missing():
@@ -157,8 +162,8 @@ def test_comparison_against_reference():
                 label="human")
     c = Claim(id="t", paper="xu", section="s", quote="q", kind="comparison", metric="accuracy", a="xu/cnn",
               b="reference:human", relation="greater")
-    low = verdicts.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.55)]}, claims=[c, ref])
-    high = verdicts.evaluate_claims("quick", results={"xu/cnn": [make_run("xu/cnn", 0.75)]}, claims=[c, ref])
+    low = verdicts.evaluate_claims("paper", results={"xu/cnn": [make_run("xu/cnn", 0.55)]}, claims=[c, ref])
+    high = verdicts.evaluate_claims("paper", results={"xu/cnn": [make_run("xu/cnn", 0.75)]}, claims=[c, ref])
     assert low.iloc[0]["verdict"] == "not reproduced"
     assert high.iloc[0]["verdict"] == "reproduced"
     assert low.iloc[1]["verdict"] == "reference" and low.iloc[1]["claimed"] == 0.65
@@ -220,6 +225,7 @@ def test_scoreboard_banner_and_provenance():
     df = verdicts.evaluate_claims("quick", results=res, claims=[ACC])
     board = tables.scoreboard("quick", df=df)
     assert board.iloc[0]["reproduced [95 % CI]"].startswith("60.0 % [")
+    assert board.iloc[0]["verdict"] == "indicative" and board.iloc[0]["indicative"] == "reproduced"
     assert "SMOKE PROFILE: tiny data, 1 epoch — numbers are not evidence" in tables.profile_banner("smoke", res)
     prov = tables.provenance_table("quick", res)
     assert prov.iloc[0]["experiment"] == "ozer/csv-cnn" and prov.iloc[0]["device"] == "test-device"
@@ -233,7 +239,8 @@ def test_evaluate_claims_over_committed_quick_results():
     assert set(df["verdict"]) <= set(verdicts.VERDICTS)
     ozer = df[df["paper"] == "ozer"]
     assert (ozer["verdict"] != "missing").all()
-    assert df.set_index("id").loc["ozer-params-cnn", "verdict"] == "reproduced"
+    assert df.set_index("id").loc["ozer-params-cnn", "verdict"] == "by construction"
+    assert not df["verdict"].isin(["reproduced", "not reproduced", "inconclusive"]).any()  # quick: indicative
     assert len(tables.scoreboard("quick", df=df)) == len(claims)
 
 
@@ -243,3 +250,126 @@ def test_predicted_classes_flags_a_collapsed_run():
     collapsed = {"test": {"proba": [[0.9, 0.05, 0.05]] * 4}}
     healthy = {"test": {"proba": [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]}}
     assert predicted_classes(collapsed) == 1 and predicted_classes(healthy) == 3
+
+
+# ----------------------------------------------------------------------------- rules (issue 9)
+
+SIZED = claim(kind="comparison", metric="accuracy", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", relation="greater",
+              claimed_difference=(0.04, 0.06))
+
+
+def test_sized_comparison_reproduced_only_when_the_claimed_gap_is_inside():
+    near = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.65, rng_seed=1)],
+            "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60, rng_seed=2)]}
+    far = {"ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.75, rng_seed=1)],
+           "ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.55, rng_seed=2)]}
+    assert verdict(near, SIZED)["verdict"] == "reproduced"
+    row = verdict(far, SIZED)  # direction holds (+0.20) but the claimed 4-6 points are outside
+    assert row["ci_low"] > 0.06 and row["verdict"] == "not reproduced"
+    assert "outside" in row["note"]
+    unsized = claim(kind="comparison", metric="accuracy", a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", relation="greater")
+    assert verdict(far, unsized)["verdict"] == "reproduced"
+
+
+def _collapsed(exp: str, n: int = 700) -> dict:
+    run = make_run(exp, 0.60, n=n)
+    proba = np.full((n, len(FER_CLASSES)), 0.01)
+    proba[:, 3] = 0.94
+    run["test"]["proba"] = proba.tolist()
+    return run
+
+
+def test_failed_runs_give_no_verdict_and_are_named():
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60), _collapsed("ozer/csv-cnn") | {"seed": 1}]}, ACC)
+    assert row["verdict"] == "run failed"
+    assert "ozer/csv-cnn seed 1" in row["failed_runs"] and "one class" in row["failed_runs"]
+    # accuracy at the majority share (1/7 on balanced classes) and NaN loss fail too
+    chance = make_run("ozer/csv-cnn", 0.14)  # just below 1/7
+    assert verdict({"ozer/csv-cnn": [chance]}, ACC)["verdict"] == "run failed"
+    nan = make_run("ozer/csv-cnn", 0.60)
+    nan["history"]["loss"] = [1.0, float("nan"), float("nan")]
+    assert "NaN loss" in verdict({"ozer/csv-cnn": [nan]}, ACC)["failed_runs"]
+    assert verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, ACC)["failed_runs"] == ""
+
+
+def test_by_construction_is_not_a_verdict():
+    c = claim(kind="value", metric="params", value=1000, tolerance=0, experiment="ozer/csv-cnn",
+              by_construction="the builder matches the summary")
+    row = verdict({"ozer/csv-cnn": [make_run("ozer/csv-cnn", 0.60)]}, c)
+    assert row["verdict"] == "by construction" and "builder" in row["note"]
+    assert row["reproduced"] == 1000
+
+
+def test_majority_baseline_row():
+    run = make_run("ozer/csv-cnn", 0.60)
+    run["test"]["y_true"] = [3] * 500 + list(run["test"]["y_true"][500:])
+    base = verdicts.majority_baseline(run)
+    y = np.asarray(run["test"]["y_true"])
+    assert base["predicts"] == "happy" and base["accuracy"] == pytest.approx((y == 3).mean())
+
+
+def _ckplus_run(exp: str, acc_by_subject: np.ndarray, per_subject: int = 20) -> dict:
+    """Subjects whose images are all right or all wrong: the cluster, not the image, is the unit."""
+    n = len(acc_by_subject) * per_subject
+    ids = [f"S{s:03d}_{k:03d}" for s in range(len(acc_by_subject)) for k in range(per_subject)]
+    run = make_run(exp, 0.5, n=n, ids=ids)
+    y = np.asarray(run["test"]["y_true"])
+    right = np.repeat(acc_by_subject, per_subject).astype(bool)
+    k = len(FER_CLASSES)
+    pred = np.where(right, y, (y + 1) % k)
+    proba = np.full((n, k), 0.01)
+    proba[np.arange(n), pred] = 0.94
+    run["test"]["proba"] = proba.tolist()
+    run["metrics"] = classification_report(y, proba, FER_CLASSES)
+    return run
+
+
+def test_clustered_ci_resamples_subjects():
+    rng = np.random.default_rng(0)
+    subjects = rng.random(60) < 0.6
+    run = _ckplus_run("ozer/csv-cnn", subjects)
+    clustered = verdict({"ozer/csv-cnn": [run]}, ACC)
+    flat = dict(run, test={**run["test"], "ids": [f"img{i:05d}" for i in range(len(run["test"]["ids"]))]})
+    independent = verdict({"ozer/csv-cnn": [flat]}, ACC)
+    p = subjects.mean()
+    # the known answer: 60 independent subjects, not 1,200 independent images
+    half_cluster = (clustered["ci_high"] - clustered["ci_low"]) / 2
+    assert half_cluster == pytest.approx(1.96 * np.sqrt(p * (1 - p) / 60), rel=0.15)
+    assert half_cluster > 3 * (independent["ci_high"] - independent["ci_low"]) / 2
+    # an explicit group array (FER2013 duplicate groups from the audit) is used the same way
+    grouped = dict(flat, test={**flat["test"], "groups": np.repeat(np.arange(60), 20).tolist()})
+    g = verdict({"ozer/csv-cnn": [grouped]}, ACC)
+    assert g["ci_low"] == pytest.approx(clustered["ci_low"], abs=0.02)
+
+
+def test_seed_spread_enters_the_interval_once():
+    runs = [make_run("ozer/csv-cnn", a, seed=s, rng_seed=s) for s, a in enumerate((0.50, 0.60, 0.70))]
+    row = verdict({"ozer/csv-cnn": runs}, ACC)
+    one = verdict({"ozer/csv-cnn": runs[1:2]}, ACC)
+    assert (row["ci_high"] - row["ci_low"]) > 2 * (one["ci_high"] - one["ci_low"])
+
+
+def test_rules_are_versioned_and_recorded():
+    assert set(verdicts.RULES) >= {"evidence", "sized comparison", "run failed", "by construction", "intervals"}
+    v = verdicts.versions()
+    assert v["rules"] == verdicts.RULES_VERSION and v["claims"]
+    df = verdicts.evaluate_claims("paper", results={}, claims=[ACC])
+    assert df.iloc[0]["rules_version"] == verdicts.RULES_VERSION
+
+
+def test_leakage_from_audit_pairs():
+    from fer_lib import audit
+
+    # images 0-3 train, 4-7 test; 5 copies 1 (exact), 6 copies 2 (near), 7 copies test image 4 only
+    pairs = pd.DataFrame({"kind": ["exact", "near", "exact"], "i": [1, 2, 4], "j": [5, 6, 7]})
+    mask = audit.leaked_test_images(pairs, np.arange(4), np.arange(4, 8))
+    assert mask.tolist() == [False, True, True, False]
+    assert audit.duplicate_groups(pairs, 8).tolist() == [0, 1, 2, 3, 4, 1, 2, 4]
+    run = make_run("ozer/csv-cnn", 0.60, n=700)
+    leaked = np.zeros(700, bool)
+    y = np.asarray(run["test"]["y_true"])
+    pred = np.asarray(run["test"]["proba"]).argmax(1)
+    leaked[np.flatnonzero(pred == y)[:70]] = True  # leaked images all right: full accuracy inflated
+    out = verdicts.leakage(run, leaked)
+    assert out["difference"] > 0 and out["n_leaked"] == 70
+    assert out["accuracy_leak_free"] == pytest.approx((pred == y)[~leaked].mean())

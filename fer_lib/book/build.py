@@ -94,9 +94,26 @@ def stage(profile: str, src: Path | None = None, out: Path = GENERATED) -> Path:
     out.mkdir(parents=True)
     for n, nb in books.items():
         (out / f"{n}.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_downloads(profile, out, books)
     print(f"[book] {len(names)} notebooks OK", flush=True)
     pages.write_all(profile, out, src.resolve())
     return out
+
+
+def write_downloads(profile: str, out: Path, books: dict[str, dict]) -> None:
+    """``book/generated/downloads/``: each executed notebook and each paper's results of this
+    profile as one JSON (``<paper>_results.json``), linked from the pages' download lines."""
+    from fer_lib.experiments import list_papers
+    from fer_lib.results import load_results
+
+    dl = out / "downloads"
+    dl.mkdir(parents=True, exist_ok=True)
+    for n, nb in books.items():
+        (dl / f"{n}.ipynb").write_text(json.dumps(nb, ensure_ascii=False) + "\n", encoding="utf-8")
+    for paper in list_papers():
+        res = load_results(profile, paper)
+        (dl / f"{paper}_results.json").write_text(json.dumps({"profile": profile, "paper": paper, "runs": res})
+                                                  + "\n", encoding="utf-8")
 
 
 def build_book(profile: str, src: Path | None = None) -> Path:
@@ -123,3 +140,16 @@ def build_book(profile: str, src: Path | None = None) -> Path:
     print(f"[book] built profile '{profile}': jupyter-book {time.perf_counter() - t0:.0f} s, "
           f"{time.perf_counter() - t_start:.0f} s in all", flush=True)
     return index
+
+
+def best_profile(results_dir: Path | None = None) -> str:
+    """The profile whose results the book shows when the user names none: the first of
+    PROFILE_PREFERENCE (paper, quick, smoke) with a results JSON under ``results/<profile>/``;
+    smoke when there is none (its runs are made by ``run_all.sh`` itself)."""
+    from fer_lib.config import PROFILE_PREFERENCE, project_dirs
+
+    base = Path(results_dir or project_dirs().results)
+    for name in PROFILE_PREFERENCE:
+        if any((base / name).rglob("*.json")):
+            return name
+    return PROFILE_PREFERENCE[-1]

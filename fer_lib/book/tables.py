@@ -20,7 +20,7 @@ def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None =
     return pd.DataFrame({
         "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
         "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
-        "seeds": df["n_seeds"], "verdict": df["verdict"], "note": df["note"],
+        "seeds": df["n_seeds"], "verdict": df["verdict"], "indicative": df["indicative"], "note": df["note"],
     })
 
 
@@ -76,9 +76,13 @@ def paper_info(paper: str) -> dict:
 
 def claims_table(paper: str) -> pd.DataFrame:
     """The paper's claims as extracted into claims/claims.yaml (id, section, kind, quote, note)."""
-    rows = [{"id": c.id, "section": c.section, "kind": c.kind, "quote": c.quote,
-             "note": c.reason if c.kind == "untestable" else (c.note or "")} for c in claims_for(paper)]
-    return pd.DataFrame(rows)
+    rows, seen = [], {}
+    for c in claims_for(paper):  # several claims often quote one sentence or table row: show it once
+        quote = c.quote if c.quote not in seen else f"〃 (quoted at {seen[c.quote]})"
+        seen.setdefault(c.quote, c.id)
+        rows.append({"id": c.id, "section": c.section, "kind": c.kind, "quote": quote,
+                     "note": c.reason if c.kind == "untestable" else (c.note or "")})
+    return pd.DataFrame(rows, columns=["id", "section", "kind", "quote", "note"])
 
 
 def assumptions_table(paper: str) -> pd.DataFrame:
@@ -157,14 +161,14 @@ def paper_vs_ours(df: pd.DataFrame, ids: Sequence[str] | str, index: str = "what
     shown = [format_row(r) for _, r in sel.iterrows()]
     flat = pd.DataFrame({"claim": sel["id"].values, "experiment": sel["evidence"].values,
                          "metric": sel["metric"].values, "what": sel["what"].values,
-                         "paper": [s[0] for s in shown], "ours [95 % CI]": [s[1] for s in shown],
+                         "paper": [s[0] for s in shown], "ours (95 % CI)": [s[1] for s in shown],
                          "verdict": sel["verdict"].values})
     if columns is None:
         return flat.set_index(index)
-    wide = flat.pivot(index="experiment", columns=columns, values=["paper", "ours [95 % CI]", "verdict"])
+    wide = flat.pivot(index="experiment", columns=columns, values=["paper", "ours (95 % CI)", "verdict"])
     order = list(dict.fromkeys(flat[columns]))
     wide = wide.swaplevel(0, 1, axis=1)
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["paper", "ours [95 % CI]", "verdict"]]))
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([order, ["paper", "ours (95 % CI)", "verdict"]]))
     return wide.reindex(list(dict.fromkeys(flat["experiment"])))
 
 
@@ -255,3 +259,25 @@ def prediction_examples(run: dict, n: int = 8, seed: int = 0) -> dict[str, np.nd
                     picks.append(p.pop())
         out[name] = np.asarray(picks, dtype=int)
     return out
+
+
+def release_name(source: str) -> str:
+    """What a dataset source is, without the machine's path: "Kaggle image folders", "CSV" or a bundle."""
+    from pathlib import PurePath
+
+    name = PurePath(source.replace(" (CSV schema)", "")).name
+    if source.endswith("(CSV schema)"):
+        return "image release in the CSV schema"
+    if name.endswith(".csv"):
+        return f"Kaggle CSV ({name})"
+    if name.endswith((".npz", ".bundle")) or "." in name:
+        return f"bundle ({name})"
+    return f"image folders ({name}/)"
+
+
+def datasets_table(datasets: dict) -> pd.DataFrame:
+    """One row per loaded dataset, named by release and content hash (never by its path on disk)."""
+    rows = [{"dataset": name, "release": release_name(d.source), "images": len(d),
+             "classes": ", ".join(d.class_names), "content hash": d.source_hash}
+            for name, d in datasets.items() if d is not None]
+    return pd.DataFrame(rows, columns=["dataset", "release", "images", "classes", "content hash"])
