@@ -40,6 +40,9 @@ from fer_lib.verdicts import versions
 
 
 
+FINAL_WEIGHTS = "final.weights.h5"
+
+
 @dataclass(frozen=True)
 class Job:
     """One (experiment, profile, seed), with the folders its result and resumable state go to."""
@@ -53,6 +56,11 @@ class Job:
     @property
     def result_path(self) -> Path:
         return self.results_dir / self.profile.name / self.experiment.paper / self.experiment.name / f"seed{self.seed}.json"
+
+    @property
+    def weights_path(self) -> Path:
+        """The run's selected weights (the first fold's for k-fold runs), next to its result."""
+        return self.result_path.with_name(f"seed{self.seed}.weights.h5")
 
     @property
     def work_path(self) -> Path:
@@ -98,6 +106,7 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int) -> dict:
                          **kwargs)
     trained = fit(model, prep.x_train, prep.y_train, prep.x_val, prep.y_val, train_cfg, fold_dir, verbose=verbose)
     ev = _evaluate(model, prep, spec)
+    model.save_weights(str(fold_dir / FINAL_WEIGHTS))  # the selected (best val-loss) weights
     d = {**trained, **ev, "params": int(model.count_params()), "seq_len": sequence_length(model),
          "sizes": prep.sizes(), "split": prep.split_name,
          "extra": prep.extra, "determinism": determinism}
@@ -142,6 +151,9 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "rules_version": versions(),  # the verdict rules and claims file this result was made under
         "provenance": provenance(job, folds[0].data_hash, commit, first.get("determinism")),
     }
+    first_weights = job.work_path / ("fold0" if len(folds) > 1 else "run") / FINAL_WEIGHTS
+    if first_weights.exists():  # kept beside the result (git-ignored): `fer export-weights` ships the best
+        shutil.copyfile(first_weights, job.weights_path)
     cache.atomic_write_json(job.result_path, result)
     shutil.rmtree(job.work_path, ignore_errors=True)
     return job.result_path
