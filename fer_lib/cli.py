@@ -86,7 +86,7 @@ def cmd_run(args) -> int:
             print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
                   "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)
             jobs = [j for j in jobs if j not in ck]
-    for p in run_jobs(jobs, paths, workers=args.workers, verbose=0 if args.quiet else 2):
+    for p in run_jobs(jobs, paths, workers=args.workers, verbose=0 if args.quiet else 2, scheduler=args.scheduler):
         print(p)
     return 0
 
@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     s.add_argument("--seeds", nargs="*", type=int, help="default: the profile's seeds")
     s.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask cluster instead (tcp://host:8786 or a scheduler file); its "
+                        "workers must share this checkout's results/ and data paths")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help=cmd_results.__doc__)

@@ -5,6 +5,11 @@ the default chosen here is listed in the builder's docstring and in the experime
 ``assumptions``. Builders take ``augmentation`` (a list of Keras preprocessing layers, see
 :func:`fer_lib.preprocess.augmentation_layers`) which is placed right after the input, so it
 runs inside the graph and only during training. Builders never download weights.
+
+Every builder ends in a Dense layer without activation: it outputs logits (the "softmax" of the
+papers is applied by :func:`fer_lib.train.predict`). Training on logits
+(``from_logits=True``) keeps the gradient alive when the softmax saturates; through clipped
+probabilities (what the JAX and torch backends compute otherwise) it is exactly zero.
 """
 from __future__ import annotations
 
@@ -49,11 +54,11 @@ def _check(classes: int, input_shape: Sequence[int], ndim: int = 3) -> None:
 
 
 def _classifier(x, units: int, dropout: float, classes: int):
-    """Dense ReLU ``fc1`` (+ ``fc1_dropout`` when ``dropout``) and the softmax ``predictions`` layer."""
+    """Dense ReLU ``fc1`` (+ ``fc1_dropout`` when ``dropout``) and the ``predictions`` layer (logits)."""
     x = layers.Dense(units, activation="relu", name="fc1")(x)
     if dropout:
         x = layers.Dropout(dropout, name="fc1_dropout")(x)
-    return layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return layers.Dense(classes, name="predictions")(x)
 
 
 def _input(input_shape, augmentation, sequence: bool = False):
@@ -93,7 +98,7 @@ def ozer_cnn(input_shape=(48, 48, 3), classes: int = 7, rescale: bool = True, dr
     x = layers.Dense(128, activation="relu", name="dense")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="dense_1")(x)
+    outputs = layers.Dense(classes, name="dense_1")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -115,7 +120,7 @@ def ozer_cnn_lstm(input_shape=(48, 48, 1), classes: int = 7, rescale: bool = Fal
     x = layers.Reshape((timesteps, n // timesteps), name="reshape")(x)
     x = layers.LSTM(128, name="lstm")(x)
     x = layers.Dense(64, activation="relu", name="dense")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="dense_1")(x)
+    outputs = layers.Dense(classes, name="dense_1")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -147,7 +152,7 @@ def wasey_cnn_lstm(input_shape=(48, 48, 1), classes: int = 7, filters=(32, 64, 1
     x = layers.Flatten(name="flatten")(x)
     x = layers.Reshape((h * w, c), name="reshape")(x)
     x = layers.LSTM(lstm_units, name="lstm")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(classes, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -206,7 +211,7 @@ def _emotionnet(input_shape, classes, recurrent, augmentation, name) -> keras.Mo
         x = layers.Dropout(0.3, name=f"{recurrent}1_dropout")(x)
         x = rnn(64, activation="tanh", name=f"{recurrent}2")(x)
         x = layers.Dropout(0.3, name=f"{recurrent}2_dropout")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(classes, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -287,7 +292,7 @@ def lamichhane_cnn_bilstm(input_shape=(48, 48, 1), classes: int = 7, dropout: fl
     h, w, c = x.shape[1:]
     x = layers.Reshape((h * w, c), name="to_sequence")(x)
     x = layers.Bidirectional(layers.LSTM(lstm_units), name="bilstm")(x)
-    outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(classes, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -4,7 +4,9 @@
 * A killed run resumes from its last finished epoch (see :mod:`fer_lib.train`), and a k-fold
   run from its last finished fold; nothing finished is lost.
 * Independent runs go in parallel in separate processes (``workers``); several small models
-  share one GPU well.
+  share one GPU well. Given a Dask scheduler address (``scheduler``, ``fer run --scheduler``) the
+  runs go to that cluster instead (see :func:`run_on_dask`).
+* Runs start longest first (:func:`estimated_cost`), so the last one to finish is a short one.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ import shutil
 import sys
 import time
 import traceback
+import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,6 +40,9 @@ from fer_lib.verdicts import versions
 
 
 
+FINAL_WEIGHTS = "final.weights.h5"
+
+
 @dataclass(frozen=True)
 class Job:
     """One (experiment, profile, seed), with the folders its result and resumable state go to."""
@@ -52,14 +58,21 @@ class Job:
         return self.results_dir / self.profile.name / self.experiment.paper / self.experiment.name / f"seed{self.seed}.json"
 
     @property
+    def weights_path(self) -> Path:
+        """The run's selected weights (the first fold's for k-fold runs), next to its result."""
+        return self.result_path.with_name(f"seed{self.seed}.weights.h5")
+
+    @property
     def work_path(self) -> Path:
         return self.work_dir / self.profile.name / self.experiment.paper / self.experiment.name / f"seed{self.seed}"
 
 
-def provenance(job: Job, data_hash: str, commit: tuple[str, bool]) -> dict:
-    """Where a result came from; ``commit`` is read when the run starts, not when it ends."""
+def provenance(job: Job, data_hash: str, commit: tuple[str, bool], determinism: dict | None = None) -> dict:
+    """Where a result came from; ``commit`` is read when the run starts, not when it ends;
+    ``determinism``: what :func:`fer_lib.train.set_determinism` could guarantee."""
     commit, dirty = commit
     return {"commit": commit, "dirty": dirty, "data_hash": data_hash, "seed": job.seed, "profile": job.profile.name,
+            "determinism": determinism,
             "device": device_description(), "backend": keras.backend.backend(), "hostname": platform.node(),
             "platform": platform.platform(), "packages": package_versions(),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -86,16 +99,17 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int) -> dict:
         d["proba"] = np.asarray(d["proba"])
         return d
     spec = job.experiment.spec
-    set_determinism(job.seed)
+    determinism = set_determinism(job.seed)
     kwargs = dict(spec.get("model_kwargs", {}))
     kwargs.setdefault("classes", len(prep.class_names))
     model = create_model(spec["model"], augmentation=augmentation_layers(spec.get("augmentation"), seed=job.seed),
                          **kwargs)
     trained = fit(model, prep.x_train, prep.y_train, prep.x_val, prep.y_val, train_cfg, fold_dir, verbose=verbose)
     ev = _evaluate(model, prep, spec)
+    model.save_weights(str(fold_dir / FINAL_WEIGHTS))  # the selected (best val-loss) weights
     d = {**trained, **ev, "params": int(model.count_params()), "seq_len": sequence_length(model),
          "sizes": prep.sizes(), "split": prep.split_name,
-         "extra": prep.extra}
+         "extra": prep.extra, "determinism": determinism}
     cache.atomic_write_json(done, d)
     return d
 
@@ -135,8 +149,11 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "test": {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()},
         "seq_len": first.get("seq_len"),
         "rules_version": versions(),  # the verdict rules and claims file this result was made under
-        "provenance": provenance(job, folds[0].data_hash, commit),
+        "provenance": provenance(job, folds[0].data_hash, commit, first.get("determinism")),
     }
+    first_weights = job.work_path / ("fold0" if len(folds) > 1 else "run") / FINAL_WEIGHTS
+    if first_weights.exists():  # kept beside the result (git-ignored): `fer export-weights` ships the best
+        shutil.copyfile(first_weights, job.weights_path)
     cache.atomic_write_json(job.result_path, result)
     shutil.rmtree(job.work_path, ignore_errors=True)
     return job.result_path
@@ -156,6 +173,34 @@ def jobs_for(papers: list[str], profile: str | Profile, names: list[str] | None 
     return out
 
 
+#: Training images per fold at full size: FER2013's 28,709 training images (every split here
+#: trains on 23k-29k of them), CK+'s 327 clips (less a test fold). Only the order of runs uses it.
+_TRAIN_IMAGES = {"fer2013": 28_709, "ckplus": 327}
+
+
+def estimated_cost(job: Job) -> int:
+    """Images a run trains on at most: epochs x training images x folds (the profile's caps applied).
+
+    A heuristic for the order of runs, not a time: early stopping can end a run sooner, and a
+    model's cost per image (EmotionNet's five blocks vs Özer's three) is not counted.
+    """
+    spec, prof = job.experiment.spec, job.profile
+    images = _TRAIN_IMAGES.get(spec.get("dataset", "fer2013"), _TRAIN_IMAGES["fer2013"])
+    if prof.max_train is not None:
+        images = min(images, prof.max_train)
+    split = spec.get("split") or {}
+    folds = int(split.get("k", 1)) if split.get("kind") == "subject_kfold" else 1
+    if prof.max_folds is not None:
+        folds = min(folds, prof.max_folds)
+    return train_config(job.experiment, prof).epochs * images * folds
+
+
+def longest_first(jobs: list[Job]) -> list[Job]:
+    """Jobs by :func:`estimated_cost`, largest first (stable: equal costs keep their order), so
+    parallel workers do not end with one long run going on alone."""
+    return sorted(jobs, key=estimated_cost, reverse=True)
+
+
 def sequence_length(model) -> int | None:
     """Time steps the model's first recurrent layer reads (None for a model without one)."""
     for layer in model.layers:
@@ -172,15 +217,18 @@ def _worker(job: Job, paths: DataPaths, verbose: int) -> tuple[str, str | None]:
         return job.experiment.id, traceback.format_exc()
 
 
-def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2) -> list[Path]:
-    """Run jobs (skipping finished ones), ``workers`` processes at a time; raise at the end if any failed.
-
-    ``verbose`` (one process): 0 silent, 1 a progress bar per run (notebooks), 2 a line per epoch (logs)."""
-    todo = [j for j in jobs if not j.result_path.exists()]
-    print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run "
-          f"with {workers} worker(s)", flush=True)
+def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2,
+             scheduler: str | None = None) -> list[Path]:
+    """Run jobs (skipping finished ones, longest first), ``workers`` processes at a time or, given a
+    Dask ``scheduler`` address, on that cluster; raise at the end if any failed."""
+    todo = longest_first([j for j in jobs if not j.result_path.exists()])
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+    print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run {where}",
+          flush=True)
     failures = []
-    if workers <= 1 or len(todo) <= 1:
+    if scheduler and todo:
+        failures = run_on_dask(todo, paths, scheduler)
+    elif workers <= 1 or len(todo) <= 1:
         for k, job in enumerate(todo, 1):
             print(f"[runner] ({k}/{len(todo)}) {job.experiment.id} seed {job.seed} [{job.profile.name}]", flush=True)
             _, err = _worker(job, paths, verbose)
@@ -188,22 +236,70 @@ def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int =
                 failures.append((job, err))
                 print(err, file=sys.stderr, flush=True)
     else:
-        # JAX: grow GPU memory on demand; with a fixed fraction per worker, cuDNN autotuning ran
-        # out of memory on an H100 with six workers.
-        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        _gpu_memory_on_demand()
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_worker, j, paths, 0): j for j in todo}
             for k, fut in enumerate(as_completed(futs), 1):
-                job = futs[fut]
-                _, err = fut.result()
-                status = "FAILED" if err else "done"
-                print(f"[runner] ({k}/{len(todo)}) {status}: {job.experiment.id} seed {job.seed}", flush=True)
-                if err:
-                    failures.append((job, err))
-                    print(err, file=sys.stderr, flush=True)
+                failures += _report(k, len(todo), futs[fut], fut.result()[1])
     if failures:
         raise RuntimeError(f"{len(failures)} run(s) failed: " + ", ".join(f"{j.experiment.id} seed {j.seed}"
                                                                           for j, _ in failures)
                            + "; finished runs are kept, run again to retry the rest")
     return [j.result_path for j in jobs]
+
+
+def _gpu_memory_on_demand() -> None:
+    """JAX: grow GPU memory on demand; with a fixed fraction per worker, cuDNN autotuning ran
+    out of memory on an H100 with six workers. Read when the backend starts, so set it first."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+
+
+def _report(k: int, n: int, job: Job, err: str | None) -> list[tuple[Job, str]]:
+    print(f"[runner] ({k}/{n}) {'FAILED' if err else 'done'}: {job.experiment.id} seed {job.seed}", flush=True)
+    if err:
+        print(err, file=sys.stderr, flush=True)
+        return [(job, err)]
+    return []
+
+
+def _dask_worker(job: Job, paths: DataPaths) -> tuple[str, str | None]:
+    _gpu_memory_on_demand()
+    return _worker(job, paths, 0)
+
+
+def run_on_dask(jobs: list[Job], paths: DataPaths, scheduler: str) -> list[tuple[Job, str]]:
+    """Run ``jobs`` on the Dask cluster at ``scheduler`` (an address such as ``tcp://host:8786``, or
+    a scheduler file); returns the failures as ``(job, traceback)``.
+
+    Why Dask distributed rather than Ray: it is pure Python and light (no object store or
+    dashboard daemons to install), a laptop runs it as ``dask scheduler`` plus ``dask worker``, and
+    ``dask-jobqueue`` starts the same workers as Slurm/PBS jobs. Each run is one task calling
+    :func:`run_job`, so the guarantees are the local ones: a finished run is skipped, results are
+    written atomically, and a run whose worker died resumes from its work folder when Dask
+    reschedules it. Workers must see the same ``results/``, work folder and datasets at the same
+    paths (a shared file system); start one thread per worker (``--nthreads 1``) and one worker
+    per GPU.
+    """
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    jobs = [replace(j, results_dir=j.results_dir.resolve(), work_dir=j.work_dir.resolve()) for j in jobs]
+    target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
+    try:
+        client = Client(**target, set_as_default=False)  # waits distributed.comm.timeouts.connect (30 s)
+    except (OSError, TimeoutError) as e:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); start one with "
+                           "`dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`, or drop "
+                           "--scheduler to use the local process pool") from e
+    failures = []
+    with client:
+        futs = {client.submit(_dask_worker, j, paths, priority=len(jobs) - i,  # keep longest first
+                              key=f"fer-{j.profile.name}-{j.experiment.paper}-{j.experiment.name}-seed{j.seed}"
+                                  f"-{uuid.uuid4().hex[:8]}"): j for i, j in enumerate(jobs)}
+        for k, (fut, out) in enumerate(dask_completed(futs, client.loop, with_results=True, raise_errors=False), 1):
+            # run_job's own errors come back as a traceback; a task Dask gave up on (its workers
+            # kept dying) comes back as the exception
+            err = out[1] if isinstance(out, tuple) else f"{type(out).__name__}: {out}"
+            failures += _report(k, len(jobs), futs[fut], err)
+    return failures

@@ -1,9 +1,13 @@
 """Training with Keras ``fit``: seeded, resumable, and selecting on validation data only.
 
 Resume: ``BackupAndRestore`` saves model + optimiser state at every epoch end in the run's
-work folder, so a killed run continues from its last finished epoch. The best epoch by
-validation loss is checkpointed and restored before evaluation; the test split is never seen
-during training or model selection.
+work folder, so a killed run continues from its last finished epoch; the best-so-far values and
+patience counters of the checkpoint, early-stopping and learning-rate callbacks are carried
+over too (Keras resets them at every ``fit``). The best epoch by validation loss is
+checkpointed and restored before evaluation; the test split is never seen during training or
+model selection.
+
+Models output logits and train with ``from_logits=True``; :func:`predict` applies the softmax.
 """
 from __future__ import annotations
 
@@ -40,16 +44,52 @@ class TrainConfig:
         return asdict(self)
 
 
-def set_determinism(seed: int) -> None:
-    """Seed Python, NumPy and the backend; make TensorFlow ops deterministic."""
+def set_determinism(seed: int) -> dict:
+    """Seed Python, NumPy and the backend's generators, and turn on deterministic kernels where the
+    backend has a switch that is safe to flip at run time. Returns what held, for the provenance.
+
+    * TensorFlow: ``enable_op_determinism`` (ops without a deterministic kernel then raise).
+    * JAX: seeding is complete (Keras draws every JAX key from its seeded generator), but kernel
+      determinism on a GPU needs ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before JAX starts;
+      forcing it crashed workers on an H100, so it is recorded, not set.
+    * torch: ``use_deterministic_algorithms(True, warn_only=True)`` and deterministic cuDNN; an op
+      without a deterministic kernel warns instead of failing the run.
+    """
     import keras
 
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    keras.utils.set_random_seed(seed)  # Python, NumPy, the backend and Keras' global SeedGenerator
+    out = {"seed": seed, "backend": backend, "seeded": True, "deterministic_ops": False, "detail": ""}
+    if backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
         tf.get_logger().setLevel("ERROR")  # retracing notices drown the progress lines
+        out.update(deterministic_ops=True, detail="tf.config.experimental.enable_op_determinism()")
+    elif backend == "jax":
+        import jax
+
+        platform = jax.default_backend()
+        flag = "--xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
+        if platform == "cpu":
+            out["detail"] = "XLA:CPU; no run-time switch (its kernels are deterministic in practice)"
+        else:
+            out.update(deterministic_ops=flag, detail=f"XLA on {platform}: XLA_FLAGS "
+                       + ("has --xla_gpu_deterministic_ops=true" if flag else
+                          "lacks --xla_gpu_deterministic_ops=true (not forced), so reductions using "
+                          "atomics may differ from run to run"))
+    elif backend == "torch":
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        out.update(deterministic_ops=bool(torch.are_deterministic_algorithms_enabled()),
+                   detail="torch.use_deterministic_algorithms(True, warn_only=True), cudnn.deterministic")
+    else:
+        out["detail"] = f"no determinism switch known for backend {backend!r}"
+    return out
 
 
 def _optimizer(name: str, lr: float):
@@ -113,6 +153,44 @@ def _progress_bar_callback():
     return ProgressBar()
 
 
+def _resume_state_callback(path: Path, stateful: dict):
+    """Carry the callbacks' best-so-far values and counters across a resume.
+
+    Keras resets ``ModelCheckpoint.best`` to infinity (and the patience counters to 0) at every
+    ``fit``, so without this the first resumed epoch would overwrite the best weights. One JSON
+    line per finished epoch; placed before ``BackupAndRestore`` so that the epoch a backup holds
+    always has its line. Restored at the first resumed epoch, after every ``on_train_begin``.
+    """
+    import keras
+
+    attrs = ("best", "wait", "cooldown_counter", "best_epoch")
+
+    class ResumeState(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self._started = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self._started:
+                return
+            self._started = True
+            rows = {}
+            if epoch > 0 and path.exists():
+                rows = {r["epoch"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
+            for name, state in rows.get(epoch, {}).get("state", {}).items():  # the backup's epoch
+                for k, v in state.items():
+                    setattr(stateful[name], k, v)
+
+        def on_epoch_end(self, epoch, logs=None):
+            state = {name: {k: (None if getattr(cb, k) is None else float(getattr(cb, k)))
+                            if k == "best" else int(getattr(cb, k)) for k in attrs if hasattr(cb, k)}
+                     for name, cb in stateful.items()}
+            with open(path, "a") as f:
+                f.write(json.dumps({"epoch": epoch + 1, "state": state}) + "\n")
+
+    return ResumeState()
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """History from the epoch log, last entry per epoch winning (a resumed epoch is logged again)."""
     rows: dict[int, dict] = {}
@@ -135,21 +213,25 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if getattr(model.layers[-1], "activation", None) is keras.activations.softmax:
+        raise ValueError(f"model {model.name!r} ends in a softmax; fit trains on logits (from_logits=True): "
+                         "build its last Dense layer without activation (fer_lib.train.predict applies the "
+                         "softmax)")
     model.compile(optimizer=_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     best = workdir / "best.weights.h5"
     log = workdir / "epochs.jsonl"
-    callbacks = [
-        _epoch_log_callback(log),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
-    ]
+    stateful = {"checkpoint": keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
+                                                              save_weights_only=True)}
     if cfg.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience))
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping(monitor="val_loss",
+                                                                   patience=cfg.early_stopping_patience)
     if cfg.reduce_lr_patience:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.reduce_lr_patience,
-                                                           factor=cfg.reduce_lr_factor, min_lr=1e-6))
-    callbacks.append(keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True))
+        stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=cfg.reduce_lr_patience,
+                                                                  factor=cfg.reduce_lr_factor, min_lr=1e-6)
+    callbacks = [_epoch_log_callback(log), *stateful.values(),
+                 _resume_state_callback(workdir / "callbacks.jsonl", stateful),
+                 keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True)]
     callbacks.extend(extra_callbacks)
     if verbose == 1:
         callbacks.append(_progress_bar_callback())
@@ -175,10 +257,18 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
 
 
 def predict(model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, float]:
-    """Class probabilities and images per second."""
+    """Class probabilities (the softmax of the model's logits) and images per second."""
     t0 = time.perf_counter()
-    proba = model.predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(proba, dtype=np.float64), len(x) / max(time.perf_counter() - t0, 1e-9)
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    ips = len(x) / max(time.perf_counter() - t0, 1e-9)
+    return softmax(logits), ips
+
+
+def softmax(logits) -> np.ndarray:
+    """Row-wise softmax in float64 (shifted by the row maximum, so large logits do not overflow)."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def device_description() -> str:

@@ -34,8 +34,9 @@ def test_run_writes_result_with_provenance_and_skips_when_done(isolated):
     r = json.loads(path.read_text())
     assert r["experiment"] == "ozer/csv-cnn_lstm" and r["sizes"] == {"train": 120, "val": 40, "test": 60}
     assert r["params"] == 232_967 and len(r["history"]["epoch"]) == 2
-    for key in ("commit", "data_hash", "seed", "profile", "device", "packages", "backend"):
+    for key in ("commit", "data_hash", "seed", "profile", "device", "packages", "backend", "determinism"):
         assert key in r["provenance"]
+    assert r["provenance"]["determinism"]["seeded"] is True and r["provenance"]["determinism"]["seed"] == 0
     assert len(r["test"]["proba"]) == 60 and 0 <= r["metrics"]["accuracy"] <= 1
     mtime = path.stat().st_mtime_ns
     runner.run_job(job, paths, verbose=0)
@@ -126,3 +127,48 @@ def test_unknown_parameters_are_rejected(tmp_path):
 def test_every_config_is_valid():
     for paper in experiments.list_papers():
         assert experiments.experiments_for(paper)
+
+
+def test_runs_start_longest_first():
+    """epochs x training images x folds: the 100-epoch FER2013 runs first, CK+ (327 clips) last."""
+    jobs = runner.longest_first(runner.jobs_for(experiments.list_papers(), "paper", seeds=[0]))
+    costs = [runner.estimated_cost(j) for j in jobs]
+    assert costs == sorted(costs, reverse=True)
+    assert runner.train_config(jobs[0].experiment, "paper").epochs == 100
+    assert jobs[0].experiment.spec["dataset"] == "fer2013" and jobs[-1].experiment.spec["dataset"] == "ckplus"
+    ck = next(j for j in jobs if j.experiment.spec["dataset"] == "ckplus")
+    assert runner.estimated_cost(ck) == 100 * 327 * 10
+    smoke = runner.jobs_for(["emotionnet"], "smoke")
+    assert {runner.estimated_cost(j) for j in smoke} == {400, 327 * 2}  # smoke: 1 epoch, <= 400 images, 2 folds
+
+
+def test_dask_cluster_runs_a_paper_and_skips_it_the_second_time(tmp_path, tmp_cache, fer_root, ck_root, capsys):
+    """xu's smoke runs on a local two-worker Dask cluster (processes, one thread each)."""
+    from distributed import LocalCluster
+
+    from fer_lib.experiment_data import load_dataset
+
+    paths = DataPaths.resolve(fer_root, ck_root, env={})
+    load_dataset({"dataset": "fer2013"}, paths)  # decode once into this test's cache; the workers map it
+    jobs = runner.jobs_for(["xu"], "smoke", results_dir=tmp_path / "results", work_dir=tmp_path / "work")
+    assert len(jobs) == 2
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        out = runner.run_jobs(jobs, paths, scheduler=cluster.scheduler_address)
+        assert out == [j.result_path for j in jobs] and all(p.exists() for p in out)
+        runs = [json.loads(p.read_text()) for p in out]
+        assert {r["experiment"] for r in runs} == {"xu/cnn", "xu/rnn_lstm"}
+        assert all(r["sizes"]["train"] == 400 and r["provenance"]["determinism"]["seeded"] for r in runs)
+        assert not any(j.work_path.exists() for j in jobs)
+        mtimes = [p.stat().st_mtime_ns for p in out]
+        capsys.readouterr()
+        runner.run_jobs(jobs, paths, scheduler=cluster.scheduler_address)
+        assert "2 runs, 2 already done, 0 to run" in capsys.readouterr().out
+        assert [p.stat().st_mtime_ns for p in out] == mtimes
+
+
+def test_unreachable_scheduler_says_what_to_do(isolated):
+    import dask
+
+    jobs, paths = isolated
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(ValueError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'.*dask scheduler"):
+        runner.run_on_dask(jobs("xu", "cnn"), paths, "tcp://127.0.0.1:9")
