@@ -115,7 +115,8 @@ def _pixels(images: np.ndarray, steps: list[str]) -> np.ndarray:
     return out
 
 
-def _model_input(images: np.ndarray, kind: str) -> np.ndarray:
+def model_input(images: np.ndarray, kind: str) -> np.ndarray:
+    """uint8 48x48 images as the model of an experiment reads them (``input:`` in its config)."""
     if kind == "gray01":
         return preprocess.normalise(images)
     if kind == "rgb255":
@@ -159,7 +160,7 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
         folds = splits.subject_kfold(subjects, labels, k=split.get("k", 10), seed=seed,
                                      val_fraction=split.get("val_fraction", 0.1))
         folds = folds[: prof.max_folds or len(folds)]
-        x = _model_input(clips, input_kind)
+        x = model_input(clips, input_kind)
         return [Prepared(x[f.train], labels[f.train], x[f.val], labels[f.val], x[f.test], labels[f.test],
                          ids[f.test], ds.class_names, f.name, ds.source_hash, {"subjects_test": sorted(set(subjects[f.test].tolist()))})
                 for f in folds]
@@ -168,6 +169,6 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
     used = np.unique(np.concatenate([tr, va, te]))  # pool order: same images, same alignment cache
     images = np.empty_like(ds.images)
     images[used] = _pixels(ds.images[used], steps)
-    x = {k: _model_input(images[i], input_kind) for k, i in (("tr", tr), ("va", va), ("te", te))}
+    x = {k: model_input(images[i], input_kind) for k, i in (("tr", tr), ("va", va), ("te", te))}
     return [Prepared(x["tr"], ds.labels[tr], x["va"], ds.labels[va], x["te"], ds.labels[te], ds.ids[te],
                      ds.class_names, sp.name, ds.source_hash)]
