@@ -13,7 +13,8 @@ def test_help_lists_every_command(capsys):
         cli.main(["-h"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("audit", "to-csv", "bundle", "align", "run", "results", "models", "notebooks", "book"):
+    for cmd in ("audit", "to-csv", "bundle", "align", "run", "results", "models", "notebooks", "book", "lab",
+                "predict", "export-weights"):
         assert cmd in out
 
 

@@ -259,7 +259,8 @@ def test_ozer_opens_as_a_notebook_and_runs_with_committed_results(chromium, lab_
             assert not unrun, f"code cells {unrun} did not run: {state['prompts']}"
 
             # the claims table (the paper's scoreboard), with verdicts from the committed results
-            board = panel.locator(".jp-OutputArea-output table", has=page.locator("th", has_text="verdict")).first
+            board = panel.locator(".jp-OutputArea-output table",
+                                  has=page.locator("th", has_text=re.compile(r"^\s*verdict\s*$"))).first
             board.scroll_into_view_if_needed()
             expect(board).to_be_visible()
             header = [t.strip() for t in board.locator("thead th").all_text_contents()]
