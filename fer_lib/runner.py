@@ -203,6 +203,7 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
     }
     first_weights = job.work_path / ("fold0" if len(folds) > 1 else "run") / FINAL_WEIGHTS
     if first_weights.exists():  # kept beside the result (git-ignored): `fer export-weights` ships the best
+        job.weights_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(first_weights, job.weights_path)
     cache.atomic_write_json(job.result_path, result)
     shutil.rmtree(job.work_path, ignore_errors=True)
