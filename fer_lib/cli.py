@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import cv2
+
 from fer_lib import align, cache, data
 from fer_lib.config import PROFILES, DataPaths
 from fer_lib.experiments import list_papers
@@ -140,6 +142,61 @@ def cmd_lab(args) -> int:
                                          "fer2013_csv": args.fer2013_csv})
 
 
+def cmd_export_weights(args) -> int:
+    """Copy the best run of each architecture (validation accuracy) to weights/ for the predictor."""
+    from fer_lib.export import export_best
+
+    return 0 if export_best(args.profile, Path(args.out) if args.out else None) else 1
+
+
+def cmd_predict(args) -> int:
+    """Emotions of the faces in images, a video or a webcam: annotated copies plus JSON lines."""
+    from tqdm import tqdm
+
+    from fer_lib.predict import PredictError, Predictor, annotate, video_frame_count
+
+    if not args.images and args.video is None and args.webcam is None:
+        raise ValueError("give image files, --video FILE or --webcam N")
+    pred = Predictor(args.model, detector=args.detector, threshold=args.detect_threshold)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    with open(out / "predictions.jsonl", "w", encoding="utf-8") as log:
+        if args.video is not None or args.webcam is not None:
+            source = args.video if args.video is not None else args.webcam
+            name = Path(args.video).stem if args.video is not None else f"webcam{args.webcam}"
+            writer = None
+            try:
+                for k, frame, faces in tqdm(pred.frames(source), total=video_frame_count(source), unit="frame",
+                                            desc=name):
+                    if writer is None:
+                        h, w = frame.shape[:2]
+                        writer = cv2.VideoWriter(str(out / f"{name}.annotated.mp4"),
+                                                 cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+                    writer.write(annotate(frame, faces))
+                    log.write(json.dumps({"source": str(source), "frame": k,
+                                          "faces": [f.to_dict() for f in faces]}) + "\n")
+            except PredictError as e:
+                print(f"fer predict: {e}", file=sys.stderr)
+                failed += 1
+            finally:
+                if writer is not None:
+                    writer.release()
+        for path in args.images:
+            try:
+                image, faces = pred.predict_file(path)
+            except PredictError as e:  # name it and go on with the other files
+                print(f"fer predict: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            cv2.imwrite(str(out / f"{Path(path).stem}.annotated.jpg"), annotate(image, faces))
+            log.write(json.dumps({"source": str(path), "faces": [f.to_dict() for f in faces]}) + "\n")
+            print(f"{path}: " + (", ".join(f"{f.emotion} {f.probabilities[f.emotion]:.0%}" for f in faces)
+                                 or "no face"))
+    print(f"[predict] model {pred.name}; annotated files and predictions.jsonl in {out}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fer", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -186,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", nargs="?")
     s.add_argument("--kwargs", help='builder arguments as JSON, e.g. \'{"input_shape": [48, 48, 1]}\'')
     s.set_defaults(fn=cmd_models)
+    s = sub.add_parser("predict", help=cmd_predict.__doc__)
+    s.add_argument("images", nargs="*", help="image files")
+    s.add_argument("--video", help="a video file")
+    s.add_argument("--webcam", type=int, metavar="N", help="camera number (0 = the default camera)")
+    s.add_argument("--model", help="a shipped model (weights/); default the best by validation accuracy")
+    s.add_argument("--detector", choices=["haar", "dlib"], default="haar")
+    s.add_argument("--detect-threshold", type=float, default=0.0,
+                   help="dlib score cut-off (default 0; about -0.6 also finds partly covered faces)")
+    s.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
+    s.set_defaults(fn=cmd_predict)
+    s = sub.add_parser("export-weights", help=cmd_export_weights.__doc__)
+    s.add_argument("--profile", choices=list(PROFILES), default="quick")
+    s.add_argument("--out", help="default weights/ in the checkout")
+    s.set_defaults(fn=cmd_export_weights)
     s = sub.add_parser("notebooks", help=cmd_notebooks.__doc__)
     data_args(s)
     s.add_argument("--profile", choices=list(PROFILES), default="smoke")

@@ -42,7 +42,7 @@ class Prepared:
     def from_raw(self, images: np.ndarray) -> np.ndarray:
         """Model input from raw uint8 test images through this experiment's own preprocessing
         (alignment is re-detected on these pixels): how noise before preprocessing is evaluated."""
-        return _model_input(_pixels(images, list(self.steps)), self.input_kind)
+        return model_input(_pixels(images, list(self.steps)), self.input_kind)
 
 
 _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
@@ -127,7 +127,8 @@ def _pixels(images: np.ndarray, steps: list[str]) -> np.ndarray:
     return out
 
 
-def _model_input(images: np.ndarray, kind: str) -> np.ndarray:
+def model_input(images: np.ndarray, kind: str) -> np.ndarray:
+    """uint8 48x48 images as the model of an experiment reads them (``input:`` in its config)."""
     if kind == "gray01":
         return preprocess.normalise(images)
     if kind == "rgb255":
@@ -176,7 +177,7 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
             folds = folds[: prof.max_folds or len(folds)]
         else:  # the paper's stratified split over sequences: a subject's clips may land in train and test
             folds = [ck_stratified(labels, tuple(split["fractions"]), seed)]
-        x = _model_input(clips, input_kind)
+        x = model_input(clips, input_kind)
         return [Prepared(x[f.train], labels[f.train], x[f.val], labels[f.val], x[f.test], labels[f.test],
                          ids[f.test], ds.class_names, f.name, ds.source_hash,
                          {"subjects_test": sorted(set(subjects[f.test].tolist())),
@@ -188,7 +189,7 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
     used = np.unique(np.concatenate([tr, va, te]))  # pool order: same images, same alignment cache
     images = np.empty_like(ds.images)
     images[used] = _pixels(ds.images[used], steps)
-    x = {k: _model_input(images[i], input_kind) for k, i in (("tr", tr), ("va", va), ("te", te))}
+    x = {k: model_input(images[i], input_kind) for k, i in (("tr", tr), ("va", va), ("te", te))}
     return [Prepared(x["tr"], ds.labels[tr], x["va"], ds.labels[va], x["te"], ds.labels[te], ds.ids[te],
                      ds.class_names, sp.name, ds.source_hash, test_raw=ds.images[te], steps=tuple(steps),
                      input_kind=input_kind, train_index=tr, test_index=te)]

@@ -42,6 +42,7 @@ def test_run_writes_result_with_provenance_and_skips_when_done(isolated):
     runner.run_job(job, paths, verbose=0)
     assert path.stat().st_mtime_ns == mtime  # finished runs are skipped
     assert not job.work_path.exists()  # the work folder is cleaned once the result is safe
+    assert job.weights_path.exists()  # the selected weights stay beside the result
 
 
 def test_same_seed_same_metrics(isolated):

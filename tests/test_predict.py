@@ -1,0 +1,85 @@
+"""The predictor on real photographs, a blank image, a corrupt file and a video built from the photos."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_lib import cli
+from fer_lib.export import selected_val_accuracy
+from fer_lib.predict import Predictor, shipped_models
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    if not shipped_models():
+        pytest.fail("no shipped model in weights/ (fer export-weights --profile quick makes them)")
+    return Predictor()
+
+
+@pytest.fixture(scope="module")
+def photos(faces_root) -> list:
+    found = sorted(faces_root.glob("*.jpg"))
+    assert len(found) == 2
+    return found
+
+
+def test_one_face_per_photo_with_probabilities(photos):
+    # dlib at a lowered threshold finds both faces; the woman's is half covered by her hand
+    predictor = Predictor(detector="dlib", threshold=-0.6)
+    for path in photos:
+        _, faces = predictor.predict_file(path)
+        assert len(faces) == 1, path
+        f = faces[0]
+        assert f.emotion in predictor.class_names and f.emotion == max(f.probabilities, key=f.probabilities.get)
+        assert abs(sum(f.probabilities.values()) - 1) < 1e-3 and all(0 <= v <= 1 for v in f.probabilities.values())
+        x, y, w, h = f.box
+        assert w >= 48 and h >= 48
+
+
+def test_haar_default_finds_the_uncovered_face_only(predictor, photos):
+    # photos sorted: the angry man (frontal) first, the crying woman (hand over her face) second
+    assert [len(predictor.predict_file(path)[1]) for path in photos] == [1, 0]
+
+
+def test_no_face_is_an_empty_list(predictor):
+    assert predictor.predict(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+def test_cli_goes_on_past_a_corrupt_file(tmp_path, photos, capsys):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    assert cli.main(["predict", str(bad), str(photos[0]), "--out", str(out)]) == 1
+    assert str(bad) in capsys.readouterr().err
+    lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["source"] for r in lines] == [str(photos[0])] and len(lines[0]["faces"]) == 1
+    assert cv2.imread(str(out / f"{photos[0].stem}.annotated.jpg")) is not None
+
+
+def test_cli_video_annotates_every_frame(tmp_path, photos):
+    video = tmp_path / "two_faces.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (640, 480))
+    for path in photos:
+        img = cv2.imread(str(path))
+        canvas = np.full((480, 640, 3), 90, np.uint8)
+        small = cv2.resize(img, (int(img.shape[1] * 360 / img.shape[0]), 360))[:, :600]
+        canvas[60:420, 20:20 + small.shape[1]] = small
+        for _ in range(3):
+            writer.write(canvas)
+    writer.release()
+    out = tmp_path / "out"
+    assert cli.main(["predict", "--video", str(video), "--out", str(out), "--detector", "dlib",
+                     "--detect-threshold", "-0.6"]) == 0
+    lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in lines] == list(range(6))
+    assert all(len(r["faces"]) == 1 for r in lines)
+    cap = cv2.VideoCapture(str(out / "two_faces.annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+def test_export_selects_on_validation_not_test():
+    run = {"history": {"val_loss": [1.2, 0.9, 1.0], "val_accuracy": [0.40, 0.55, 0.60]}}
+    assert selected_val_accuracy(run) == 0.55  # the epoch with the lowest validation loss
