@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_lib import align
+from fer_lib import align, cache
 from fer_lib import data as fdata
 from fer_lib.config import DataPaths
 from fer_lib.experiment_data import image_split, load_dataset
@@ -23,7 +23,7 @@ def split_indices(exp_id: str, paths: DataPaths, profile: str = "paper", seed: i
     exp = experiments_for(paper, [name])[0]
     spec = exp.spec
     ds = load_dataset(spec, paths)
-    if spec.get("split", {}).get("kind") == "subject_kfold":
+    if spec.get("dataset") == "ckplus":  # sequences (k-fold or the stratified split over clips)
         _, labels, _, _ = fdata.ck_sequences(ds, frames=(spec.get("model_kwargs") or {}).get("input_shape", [3])[0])
         return {"clips": np.arange(len(labels)), "labels": labels}
     sp = image_split(exp, profile, seed, ds)
@@ -49,7 +49,9 @@ def class_balance(paths: DataPaths, papers: Sequence[str] | None = None, profile
             parts = split_indices(e.id, paths, profile, seed)
             if "clips" in parts:
                 labelled = {"clips (sequences)": parts["labels"]}
-                desc = f"CK+ sequences, subject-independent {s['split'].get('k')}-fold"
+                desc = (f"CK+ sequences, subject-independent {s['split'].get('k')}-fold"
+                        if s["split"].get("kind") == "subject_kfold" else
+                        "CK+ sequences, stratified " + "/".join(f"{round(f * 100)}" for f in s["split"]["fractions"]))
             else:
                 labelled = {k: ds.labels[parts[k]] for k in ("train", "val", "test")}
                 desc = parts["name"]
@@ -91,28 +93,7 @@ def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, 
     Returns (summary per kind and group pair, one row per duplicate pair with labels).
     """
     images = np.asarray(images)
-    exact, ahash = image_hashes(images)
-    flat_std = images.reshape(len(images), -1).std(1)
-    blank = flat_std < 2
-    thumbs = np.stack([cv2.resize(im, (16, 16), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
-    thumbs = thumbs.reshape(len(images), -1)
-    thumbs = (thumbs - thumbs.mean(1, keepdims=True)) / (thumbs.std(1, keepdims=True) + 1e-6)
-    pairs = []
-    for kind, keys in (("exact", exact), ("near", ahash)):
-        order = np.argsort(keys, kind="stable")
-        k_sorted = keys[order]
-        bounds = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1], True])
-        for s, e in zip(bounds[:-1], bounds[1:]):
-            if e - s < 2:
-                continue
-            members = [int(i) for i in order[s:e] if not blank[i]]
-            for i, j in combinations(members, 2):
-                if kind == "near":
-                    if exact[i] == exact[j]:
-                        continue  # already an exact pair
-                    if np.abs(thumbs[i] - thumbs[j]).mean() > near_threshold:
-                        continue
-                pairs.append((kind, i, j))
+    pairs, blank = _find_pairs(images, near_threshold)
     names = list(class_names) if class_names is not None else None
     rows = []
     for kind, i, j in pairs:
@@ -134,6 +115,51 @@ def duplicate_audit(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, 
         b["label_conflicts"] = np.nan
         summary = pd.concat([summary, b], ignore_index=True)
     return summary, detail
+
+
+def _find_pairs(images: np.ndarray, near_threshold: float = 0.25) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+    """(kind, i, j) for every exact / near duplicate pair (see :func:`duplicate_audit`), and the
+    mask of near-uniform images (never paired)."""
+    exact, ahash = image_hashes(images)
+    blank = images.reshape(len(images), -1).std(1) < 2
+    thumbs = np.stack([cv2.resize(im, (16, 16), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
+    thumbs = thumbs.reshape(len(images), -1)
+    thumbs = (thumbs - thumbs.mean(1, keepdims=True)) / (thumbs.std(1, keepdims=True) + 1e-6)
+    pairs = []
+    for kind, keys in (("exact", exact), ("near", ahash)):
+        order = np.argsort(keys, kind="stable")
+        k_sorted = keys[order]
+        bounds = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1], True])
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            if e - s < 2:
+                continue
+            members = [int(i) for i in order[s:e] if not blank[i]]
+            for i, j in combinations(members, 2):
+                if kind == "near":
+                    if exact[i] == exact[j]:
+                        continue  # already an exact pair
+                    if np.abs(thumbs[i] - thumbs[j]).mean() > near_threshold:
+                        continue
+                pairs.append((kind, i, j))
+    return pairs, blank
+
+
+def cached_duplicate_pairs(images: np.ndarray, near_threshold: float = 0.25) -> pd.DataFrame:
+    """Exact / near duplicate pairs (columns kind, i, j: indices into ``images``) of a dataset pool,
+    computed once and cached under the pool's content hash (like the alignment table), so every
+    run can record its own leakage at no cost (about 5 s for all of FER2013 the first time)."""
+    images = np.asarray(images)
+    key = cache.hash_arrays(images)
+    path = cache.cache_dir() / "duplicates" / f"pairs-{key}-{near_threshold:g}.npz"
+    if path.exists():
+        a = cache.load_arrays(path)
+        return pd.DataFrame({"kind": np.where(a["exact"], "exact", "near"), "i": a["i"], "j": a["j"]})
+    pairs, _ = _find_pairs(images, near_threshold)
+    i = np.array([p[1] for p in pairs], dtype=np.int64)
+    j = np.array([p[2] for p in pairs], dtype=np.int64)
+    exact = np.array([p[0] == "exact" for p in pairs], dtype=bool)
+    cache.save_arrays(path, i=i, j=j, exact=exact)
+    return pd.DataFrame({"kind": np.where(exact, "exact", "near"), "i": i, "j": j})
 
 
 def train_test_leaks(pairs: pd.DataFrame, usage: np.ndarray) -> dict:
@@ -209,3 +235,35 @@ def leaked_test_images(pairs: pd.DataFrame, train: np.ndarray, test: np.ndarray)
         if b in train_set:
             leaked.add(a)
     return np.array([t in leaked for t in np.asarray(test).tolist()], dtype=bool)
+
+
+#: The FER2013 test sets a paper can mean: one public half or both (the image release's test/ folder).
+FER2013_TEST_SETS = {"public": ("PublicTest",), "private": ("PrivateTest",), "all": ("PublicTest", "PrivateTest")}
+
+
+def test_set_counts(paper_counts: dict[str, int], ds: fdata.FaceDataset) -> pd.DataFrame:
+    """The paper's per-class test counts against each FER2013 test set of ``ds`` (one row per
+    candidate: counts per class, total, summed absolute difference to the paper, exact match)."""
+    unknown = sorted(set(paper_counts) - set(ds.class_names))
+    if unknown:
+        raise ValueError(f"paper counts name class(es) {unknown} not in {ds.class_names}")
+    rows = [{"test set": "paper", **{c: int(paper_counts.get(c, 0)) for c in ds.class_names},
+             "total": int(sum(paper_counts.values())), "difference": 0, "matches": True}]
+    for key, usages in FER2013_TEST_SETS.items():
+        counts = np.bincount(ds.labels[np.isin(ds.usage, usages)], minlength=len(ds.class_names))
+        diff = int(sum(abs(int(n) - int(paper_counts.get(c, 0))) for c, n in zip(ds.class_names, counts)))
+        rows.append({"test set": key, **{c: int(n) for c, n in zip(ds.class_names, counts)},
+                     "total": int(counts.sum()), "difference": diff, "matches": diff == 0})
+    return pd.DataFrame(rows)
+
+
+def matching_test_set(paper_counts: dict[str, int], ds: fdata.FaceDataset) -> str:
+    """The FER2013 test set (``public``, ``private`` or ``all``, as :func:`splits.official` takes
+    it) whose per-class counts are exactly the paper's; ValueError naming the nearest otherwise."""
+    table = test_set_counts(paper_counts, ds).iloc[1:]
+    exact = table[table["matches"]]
+    if len(exact) != 1:
+        near = table.sort_values("difference").iloc[0]
+        raise ValueError(f"no single FER2013 test set has the paper's per-class counts; nearest: "
+                         f"{near['test set']} (off by {near['difference']} images)")
+    return str(exact["test set"].iloc[0])

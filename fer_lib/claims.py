@@ -46,11 +46,18 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "confusion": (("experiment", "pairs"), ()),
     "significance": (("a", "b", "test", "alpha"), ()),
     "reference": (("value",), ("spread", "label")),
-    "robustness": (("experiment",), ()),
+    # stage: where the noise goes, "input" (after preprocessing, the default) or "raw" (before it).
+    "robustness": (("experiment",), ("stage",)),
+    # Two-way ANOVA over seeds of the 2x2 design a=(1,1), b=(1,2), c=(2,1), d=(2,2); ``factors``
+    # names factor 1 and factor 2, ``effects`` lists those claimed significant (or "interaction").
+    "anova": (("metric", "a", "b", "c", "d", "factors", "effects", "alpha"), ()),
+    # Overfitting onset read from the saved training curves: an epoch, or "never".
+    "training_curve": (("experiment", "onset"), ("tolerance",)),
     "untestable": (("reason",), ()),
 }
 RELATIONS = frozenset({"greater", "similar"})
 TESTS = frozenset({"mcnemar"})
+STAGES = frozenset({"input", "raw"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,10 @@ class Claim:
     label: str | None = None
     reason: str | None = None
     by_construction: str | None = None
+    stage: str | None = None
+    factors: tuple[str, str] | None = None
+    effects: tuple[str, ...] | None = None
+    onset: int | str | None = None
 
     @property
     def tol(self) -> float:
@@ -217,6 +228,23 @@ def _parse(raw: Any, path: Path, index: int, papers: dict[str, str], experiments
             vals[key] = _classes(raw[key], key, fail)
     if kind == "ranking" and not (vals["best"] or vals["worst"]):
         raise fail("best", "a ranking needs at least one best or worst class")
+    if "stage" in raw and raw["stage"] not in STAGES:
+        raise fail("stage", f"{raw['stage']!r} is not one of {sorted(STAGES)}")
+    if "factors" in raw:
+        f = raw["factors"]
+        if not isinstance(f, list) or len(f) != 2 or not all(isinstance(x, str) and x for x in f) or f[0] == f[1]:
+            raise fail("factors", "must be a list of two different factor names")
+        vals["factors"] = tuple(f)
+    if "effects" in raw:
+        e = raw["effects"]
+        known = set(vals.get("factors") or ()) | {"interaction"}
+        if not isinstance(e, list) or not e or any(x not in known for x in e):
+            raise fail("effects", f"must be a non-empty list drawn from {sorted(known)}")
+        vals["effects"] = tuple(e)
+    if "onset" in raw:
+        o = raw["onset"]
+        if not (o == "never" or (isinstance(o, int) and not isinstance(o, bool) and o >= 1)):
+            raise fail("onset", "must be an epoch number (>= 1) or 'never'")
     if "pairs" in raw:
         pairs = raw["pairs"]
         if not isinstance(pairs, list) or not pairs or any(

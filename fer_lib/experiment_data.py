@@ -28,9 +28,21 @@ class Prepared:
     split_name: str
     data_hash: str  # content hash of the dataset pool the arrays came from
     extra: dict[str, Any] = field(default_factory=dict)
+    #: uint8 test images (or clips) before alignment / CLAHE, for noise added to the raw image
+    test_raw: np.ndarray | None = None
+    steps: tuple[str, ...] = ()
+    input_kind: str = "gray01"
+    #: indices into the dataset pool (single-split image experiments), for per-run leakage
+    train_index: np.ndarray | None = None
+    test_index: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+    def from_raw(self, images: np.ndarray) -> np.ndarray:
+        """Model input from raw uint8 test images through this experiment's own preprocessing
+        (alignment is re-detected on these pixels): how noise before preprocessing is evaluated."""
+        return model_input(_pixels(images, list(self.steps)), self.input_kind)
 
 
 _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
@@ -136,6 +148,8 @@ def image_split(exp: Experiment, profile: str | Profile, seed: int, ds: fdata.Fa
         sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
     elif kind == "stratified":
         sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
+    elif kind == "subject_kfold":
+        raise ValueError(f"{exp.id}: a k-fold split has no single train/val/test split")
     else:
         raise ValueError(f"{exp.id}: unknown split kind {kind!r}; use official, stratified or subject_kfold")
     prof = get_profile(profile)
@@ -153,16 +167,22 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
     kind = split.get("kind")
     steps = list(spec.get("preprocess", []))
     input_kind = spec.get("input", "gray01")
-    if kind == "subject_kfold":
-        clips, labels, subjects, ids = fdata.ck_sequences(ds, frames=spec.get("model_kwargs", {}).get(
+    if spec.get("dataset") == "ckplus" and kind in ("subject_kfold", "stratified"):
+        raw, labels, subjects, ids = fdata.ck_sequences(ds, frames=spec.get("model_kwargs", {}).get(
             "input_shape", [3])[0])
-        clips = _pixels(clips, steps)
-        folds = splits.subject_kfold(subjects, labels, k=split.get("k", 10), seed=seed,
-                                     val_fraction=split.get("val_fraction", 0.1))
-        folds = folds[: prof.max_folds or len(folds)]
+        clips = _pixels(raw, steps)
+        if kind == "subject_kfold":
+            folds = splits.subject_kfold(subjects, labels, k=split.get("k", 10), seed=seed,
+                                         val_fraction=split.get("val_fraction", 0.1))
+            folds = folds[: prof.max_folds or len(folds)]
+        else:  # the paper's stratified split over sequences: a subject's clips may land in train and test
+            folds = [ck_stratified(labels, tuple(split["fractions"]), seed)]
         x = model_input(clips, input_kind)
         return [Prepared(x[f.train], labels[f.train], x[f.val], labels[f.val], x[f.test], labels[f.test],
-                         ids[f.test], ds.class_names, f.name, ds.source_hash, {"subjects_test": sorted(set(subjects[f.test].tolist()))})
+                         ids[f.test], ds.class_names, f.name, ds.source_hash,
+                         {"subjects_test": sorted(set(subjects[f.test].tolist())),
+                          "subjects_shared": len(set(subjects[f.test].tolist()) & set(subjects[f.train].tolist()))},
+                         test_raw=raw[f.test], steps=tuple(steps), input_kind=input_kind)
                 for f in folds]
     sp = image_split(exp, profile, seed, ds)
     tr, va, te = sp.train, sp.val, sp.test
@@ -171,4 +191,13 @@ def prepare(exp: Experiment, profile: str | Profile, seed: int, paths: DataPaths
     images[used] = _pixels(ds.images[used], steps)
     x = {k: model_input(images[i], input_kind) for k, i in (("tr", tr), ("va", va), ("te", te))}
     return [Prepared(x["tr"], ds.labels[tr], x["va"], ds.labels[va], x["te"], ds.labels[te], ds.ids[te],
-                     ds.class_names, sp.name, ds.source_hash)]
+                     ds.class_names, sp.name, ds.source_hash, test_raw=ds.images[te], steps=tuple(steps),
+                     input_kind=input_kind, train_index=tr, test_index=te)]
+
+
+def ck_stratified(labels: np.ndarray, fractions: tuple[float, float, float],
+                  seed: int) -> splits.Split:
+    """EmotionNet's class-stratified 70/15/15 split applied to CK+ sequences, ignoring subjects
+    (as the paper describes it); the gap to the subject-independent k-fold is the leakage."""
+    sp = splits.stratified_labels(labels, fractions, seed=seed)
+    return splits.Split(sp.train, sp.val, sp.test, sp.name + " over CK+ sequences (subjects mixed)")

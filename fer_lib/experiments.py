@@ -19,7 +19,12 @@ from fer_lib.train import TrainConfig
 
 EXPERIMENT_KEYS = {"model", "model_kwargs", "dataset", "pool", "split", "classes", "preprocess", "input",
                    "augmentation", "train", "evaluate", "description", "claims"}
-PAPER_KEYS = {"paper", "title", "paper_file", "protocol", "defaults", "experiments", "assumptions"}
+#: ``paper_counts``: numbers the paper prints about its data (e.g. per-class test counts), used to
+#: decide which data it meant (:func:`fer_lib.audit.matching_test_set`).
+#: ``noise_stages``: where evaluation noise is added, ``input`` (after preprocessing) and/or ``raw``
+#: (before alignment / CLAHE); see :data:`fer_lib.runner.NOISE_STAGES`.
+EVALUATE_KEYS = {"noise_sigmas", "noise_stages"}
+PAPER_KEYS = {"paper", "title", "paper_file", "protocol", "defaults", "experiments", "assumptions", "paper_counts"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ def load_paper(paper: str, directory: Path | None = None) -> dict:
             raise ValueError(f"{path}: experiment {name!r} has unknown key(s) {bad}; allowed: {sorted(EXPERIMENT_KEYS)}")
         TrainConfig.from_dict(full.get("train", {}))  # validates training keys early
         preprocess.augmentation_layers(full.get("augmentation"))  # validates augmentation early
+        bad = sorted(set(full.get("evaluate") or {}) - EVALUATE_KEYS)
+        if bad:
+            raise ValueError(f"{path}: experiment {name!r}: unknown evaluate key(s) {bad}; allowed: {sorted(EVALUATE_KEYS)}")
     cfg["_path"] = str(path)
     return cfg
 

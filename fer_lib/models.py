@@ -280,19 +280,24 @@ def _lamichhane_trunk(x, dropout):
 
 @register_model
 def lamichhane_cnn_bilstm(input_shape=(48, 48, 1), classes: int = 7, dropout: float = 0.1,
-                          lstm_units: int = 128, augmentation=(), name: str = "lamichhane_cnn_bilstm"
-                          ) -> keras.Model:
+                          lstm_units: int = 128, dense_units: int = 0, augmentation=(),
+                          name: str = "lamichhane_cnn_bilstm") -> keras.Model:
     """CNN-BiLSTM of Lamichhane & Karn (§3.3, Figure 3): conv blocks with pooling, batch
     normalisation and dropout (0.1, §4.2), flattened and fed to a bidirectional LSTM, then a
     Dense softmax. Filters 64/128/256 and 128 LSTM units per direction are our choices; the
-    6x6 feature map is read as a 36-step sequence."""
+    6x6 feature map is read as a 36-step sequence. ``dense_units`` > 0 adds the fully connected
+    ReLU layer (+ dropout) before the output that §5 describes ("the third phase include fully
+    connected and output layers"); §3.3 feeds the BiLSTM straight to the output layer."""
     _check(classes, input_shape)
     inputs, x = _input(input_shape, augmentation)
     x = _lamichhane_trunk(x, dropout)
     h, w, c = x.shape[1:]
     x = layers.Reshape((h * w, c), name="to_sequence")(x)
     x = layers.Bidirectional(layers.LSTM(lstm_units), name="bilstm")(x)
-    outputs = layers.Dense(classes, name="predictions")(x)
+    if dense_units:
+        outputs = _classifier(x, dense_units, dropout, classes)
+    else:
+        outputs = layers.Dense(classes, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from fer_lib import cache
 from fer_lib.config import DataPaths, Profile, get_profile, project_dirs
-from fer_lib.experiment_data import prepare
+from fer_lib.experiment_data import load_dataset, prepare
 from fer_lib.experiments import Experiment, experiments_for, train_config
 from fer_lib.metrics import classification_report
 from fer_lib.models import create_model
@@ -78,20 +78,60 @@ def provenance(job: Job, data_hash: str, commit: tuple[str, bool], determinism: 
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+#: Where evaluation noise is added (``evaluate: {noise_stages: [...]}``), as each result labels it.
+NOISE_STAGES = {
+    "input": "Gaussian noise on the model input, after alignment / CLAHE (inputs in [0, 1])",
+    "raw": "Gaussian noise on the raw 48x48 image (scaled to [0, 1]) before alignment and CLAHE, "
+           "which then run on the noisy pixels",
+}
+
+
+def noise_stages(spec: dict) -> list[str]:
+    """The noise stages an experiment evaluates (default: the model input only); unknown ones fail."""
+    ev = spec.get("evaluate") or {}
+    stages = list(ev.get("noise_stages", ["input"]))
+    bad = [s for s in stages if s not in NOISE_STAGES]
+    if bad:
+        raise ValueError(f"evaluate.noise_stages {bad} unknown; use {sorted(NOISE_STAGES)}")
+    return stages
+
+
 def _evaluate(model, prep, spec: dict) -> dict:
     proba, ips = predict(model, prep.x_test)
-    out = {"proba": proba, "eval_images_per_s": ips, "noise": {}}
-    for sigma in spec.get("evaluate", {}).get("noise_sigmas", []):
+    out = {"proba": proba, "eval_images_per_s": ips, "noise": {}, "noise_raw": {}}
+    sigmas = (spec.get("evaluate") or {}).get("noise_sigmas", [])
+    stages = noise_stages(spec)
+    for sigma in sigmas if "input" in stages else []:
         x = prep.x_test if prep.x_test.max() <= 1.0 else prep.x_test / 255.0
         noisy = add_gaussian_noise(x, float(sigma), seed=123)
         if prep.x_test.max() > 1.0:
             noisy = noisy * 255.0
         p, _ = predict(model, noisy)
         out["noise"][str(sigma)] = classification_report(prep.y_test, p, prep.class_names)["accuracy"]
+    for sigma in sigmas if "raw" in stages else []:
+        if prep.test_raw is None:
+            raise ValueError("noise_stages: raw needs the raw test images; this split does not keep them")
+        raw = add_gaussian_noise(prep.test_raw.astype(np.float32) / 255.0, float(sigma), seed=123)
+        p, _ = predict(model, prep.from_raw(np.round(raw * 255.0).astype(np.uint8)))
+        out["noise_raw"][str(sigma)] = classification_report(prep.y_test, p, prep.class_names)["accuracy"]
     return out
 
 
-def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int) -> dict:
+def leak_fields(prep, ds) -> dict:
+    """Per test image of a FER2013 run: ``leaked`` (an exact or near copy is among the images the
+    run trained on) and ``groups`` (duplicate cluster labels, for clustered intervals), from the
+    pool's duplicate pairs computed once per pool (:func:`audit.cached_duplicate_pairs`)."""
+    from fer_lib import audit
+
+    if prep.train_index is None or prep.test_index is None:
+        return {}
+    pairs = audit.cached_duplicate_pairs(ds.images)
+    groups = audit.duplicate_groups(pairs, len(ds))[prep.test_index]
+    leaked = audit.leaked_test_images(pairs, prep.train_index, prep.test_index)
+    return {"leaked": leaked.tolist(), "groups": np.unique(groups, return_inverse=True)[1].tolist()}
+
+
+def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int, paths: DataPaths) -> dict:
     """Train and evaluate one fold; the fold's outcome is saved so a resumed k-fold run skips it."""
     done = fold_dir / "fold.json"
     if done.exists():
@@ -110,6 +150,8 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int) -> dict:
     d = {**trained, **ev, "params": int(model.count_params()), "seq_len": sequence_length(model),
          "sizes": prep.sizes(), "split": prep.split_name,
          "extra": prep.extra, "determinism": determinism}
+    if spec.get("dataset", "fer2013") == "fer2013":
+        d["leak"] = leak_fields(prep, load_dataset(spec, paths))
     cache.atomic_write_json(done, d)
     return d
 
@@ -122,7 +164,8 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
     t0 = time.perf_counter()
     folds = prepare(job.experiment, job.profile, job.seed, paths)
     train_cfg = train_config(job.experiment, job.profile)
-    outs = [_run_fold(job, prep, train_cfg, job.work_path / (f"fold{i}" if len(folds) > 1 else "run"), verbose)
+    outs = [_run_fold(job, prep, train_cfg, job.work_path / (f"fold{i}" if len(folds) > 1 else "run"), verbose,
+                      paths)
             for i, prep in enumerate(folds)]
     y_true = np.concatenate([p.y_test for p in folds])
     proba = np.concatenate([o["proba"] for o in outs])
@@ -131,6 +174,10 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
     metrics = classification_report(y_true, proba, class_names)
     first = outs[0]
     noise = {s: float(np.mean([o["noise"][s] for o in outs])) for s in first["noise"]}
+    noise_raw = {s: float(np.mean([o["noise_raw"][s] for o in outs])) for s in first.get("noise_raw", {})}
+    test = {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()}
+    if len(outs) == 1 and first.get("leak"):
+        test.update(first["leak"])  # leaked: copy in this run's training data; groups: duplicate clusters
     result = {
         "experiment": job.experiment.id, "paper": job.experiment.paper, "name": job.experiment.name,
         "profile": job.profile.name, "seed": job.seed,
@@ -145,8 +192,11 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
                    "seconds_per_epoch": float(np.nanmedian([o["seconds_per_epoch"] or np.nan for o in outs])),
                    "train_images_per_s": float(np.nanmedian([o["train_images_per_s"] or np.nan for o in outs])),
                    "eval_images_per_s": float(np.median([o["eval_images_per_s"] for o in outs]))},
-        "noise_robustness": noise,
-        "test": {"ids": ids.tolist(), "y_true": y_true.tolist(), "proba": np.round(proba, 4).tolist()},
+        "noise_robustness": noise,  # stage "input" (see NOISE_STAGES)
+        "noise_robustness_raw": noise_raw,  # stage "raw"
+        "noise_stages": {k: v for k, v in NOISE_STAGES.items()
+                         if (k == "input" and noise) or (k == "raw" and noise_raw)},
+        "test": test,
         "seq_len": first.get("seq_len"),
         "rules_version": versions(),  # the verdict rules and claims file this result was made under
         "provenance": provenance(job, folds[0].data_hash, commit, first.get("determinism")),

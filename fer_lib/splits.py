@@ -54,14 +54,21 @@ def validation_from(labels: np.ndarray, pool: np.ndarray, fraction: float, seed:
 def stratified(ds: FaceDataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), *,
                seed: int = 0, pool: np.ndarray | None = None) -> Split:
     """Stratified train/val/test split (80/10/10 for Özer & Subaşı, 70/15/15 for EmotionNet)."""
+    return stratified_labels(ds.labels, fractions, seed=seed, pool=pool)
+
+
+def stratified_labels(labels: np.ndarray, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), *,
+                      seed: int = 0, pool: np.ndarray | None = None) -> Split:
+    """:func:`stratified` on bare labels (e.g. CK+ sequences, one label per clip)."""
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions must be three positive numbers summing to 1. Received: {fractions}")
-    pool = np.arange(len(ds)) if pool is None else np.asarray(pool)
-    y = ds.labels[pool]
+    labels = np.asarray(labels)
+    pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
+    y = labels[pool]
     rest, test = train_test_split(pool, test_size=fractions[2], random_state=seed, stratify=y)
     val_share = fractions[1] / (fractions[0] + fractions[1])
     train, val = train_test_split(rest, test_size=val_share, random_state=seed,
-                                  stratify=ds.labels[rest])
+                                  stratify=labels[rest])
     name = "stratified " + "/".join(f"{round(f * 100)}" for f in fractions)
     return Split(np.sort(train), np.sort(val), np.sort(test), name)
 

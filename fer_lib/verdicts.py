@@ -28,7 +28,12 @@ confidence interval and a verdict from :mod:`fer_lib.stats`. How each kind of cl
   seeds); *reproduced* when every claimed pair ranks within the top ``max(3, 2 x #pairs)``.
 * **robustness** (:data:`ROBUSTNESS_RULE`) -- test accuracy with additive Gaussian noise at each
   sigma; *reproduced* when the accuracy at sigma = 0.1 (on [0, 1] inputs) is within 5 points of
-  the clean accuracy (mean over seeds), *not reproduced* when it drops by more.
+  the clean accuracy (mean over seeds), *not reproduced* when it drops by more. ``stage: raw``
+  reads the noise added before preprocessing (``noise_robustness_raw``).
+* **anova** (:data:`ANOVA_RULE`) -- main effects / interaction of a 2x2 design by a two-way ANOVA
+  over seeds; *not testable* with fewer than two seeds per cell.
+* **training_curve** (:data:`CURVE_RULE`) -- the onset of overfitting read from the saved
+  histories (training minus validation accuracy) against the claimed epoch or ``never``.
 * **reference** -- the paper's number and label, shown for context (verdict ``reference``).
 * **untestable** -- verdict ``not testable`` with the reason.
 
@@ -78,9 +83,23 @@ RANKING_RULE = ("A ranking claim is *reproduced* when the named best classes are
 CONFUSION_RULE = ("A confusion claim is *reproduced* when every named class pair ranks within the top "
                   "max(3, 2 x number of pairs) unordered pairs by off-diagonal count.")
 
+ANOVA_RULE = ("A claim of significant main effects (or interaction) in a 2x2 design is *reproduced* when a "
+              "two-way ANOVA over seeds (type II sums of squares, at least two seeds per cell) gives p < alpha "
+              "for every named effect, *not reproduced* otherwise; with fewer seeds it is *not testable*.")
+#: Training-curve rule: the gap above which training and validation accuracy have diverged, and the
+#: tolerance (epochs) around a claimed onset.
+CURVE_GAP = 0.05
+CURVE_TOLERANCE = 5
+CURVE_RULE = (f"A training-curve claim (overfitting from about epoch E) is read from the saved histories: "
+              f"the onset of overfitting is the first epoch from which training accuracy stays more than "
+              f"{CURVE_GAP * 100:.0f} points above validation accuracy until the run ends. It is *reproduced* "
+              f"when the median onset over seeds lies within ±{CURVE_TOLERANCE} epochs of E (or, for a claim "
+              "of no overfitting, when most runs never diverge), *not reproduced* otherwise, and "
+              "*inconclusive* when runs that never diverge stopped before E + the tolerance.")
+
 #: Bumped whenever a rule below changes; every result records it (with the claims file's version)
 #: so that a verdict computed under other rules is visible.
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 
 #: The rules, stated once; the book prints them (in this order) and the evaluator follows them.
 RULES: dict[str, str] = {
@@ -107,7 +126,11 @@ RULES: dict[str, str] = {
     "significance": SIGNIFICANCE_RULE,
     "ranking": RANKING_RULE,
     "confusion": CONFUSION_RULE,
-    "robustness": ROBUSTNESS_RULE,
+    "robustness": ROBUSTNESS_RULE + (" A claim about preprocessing is judged with the noise added to the raw "
+                                      "image before alignment and CLAHE (stage *raw*); the noise on the model "
+                                      "input (stage *input*) is reported beside it."),
+    "anova": ANOVA_RULE,
+    "training curve": CURVE_RULE,
 }
 
 #: Verdicts that count; the others say why a claim has none.
@@ -510,6 +533,10 @@ class _Evaluator:
             return f"{c.metric or 'McNemar'}: {short(c.a)} {rel} {short(c.b)}"
         if c.kind == "interaction":
             return f"{c.metric}: ({short(c.a)} − {short(c.b)}) − ({short(c.c)} − {short(c.d)})"
+        if c.kind == "anova":
+            return f"two-way ANOVA of {c.metric}: {' × '.join(c.factors)}"
+        if c.kind == "training_curve":
+            return f"overfitting onset of {short(c.experiment)}"
         return ""
 
     def _claimed(self, c: Claim) -> Any:
@@ -528,7 +555,11 @@ class _Evaluator:
         if c.kind == "confusion":
             return "; ".join(f"{a}–{b}" for a, b in c.pairs)
         if c.kind == "robustness":
-            return "robust to noise"
+            return "robust to noise" + (" (noise before preprocessing)" if c.stage == "raw" else "")
+        if c.kind == "anova":
+            return "significant: " + ", ".join(c.effects) + f" (p < {c.alpha:g})"
+        if c.kind == "training_curve":
+            return "no overfitting" if c.onset == "never" else f"overfitting from about epoch {c.onset}"
         return None
 
     def _n_seeds(self, exps: Iterable[str]) -> int:
@@ -663,10 +694,12 @@ class _Evaluator:
 
     def _eval_robustness(self, c: Claim) -> _Row:
         runs = self.runs(c.experiment)
-        levels = [r.raw.get("noise_robustness") or {} for r in runs]
+        stage = c.stage or "input"
+        levels = [r.raw.get("noise_robustness_raw" if stage == "raw" else "noise_robustness") or {} for r in runs]
         if not all(levels):
             return _Row(claimed=self._claimed(c), verdict="missing", n_seeds=len(runs),
-                        notes=("The runs have no noise evaluation (evaluate.noise_sigmas).",))
+                        notes=(f"The runs have no noise evaluation at stage {stage!r} "
+                               "(evaluate.noise_sigmas, evaluate.noise_stages).",))
         sigmas = sorted({float(s) for lv in levels for s in lv})
         acc = {s: float(np.mean([float(lv.get(str(s), lv.get(f"{s:g}", np.nan))) for lv in levels])) for s in sigmas}
         clean = self.point(c.experiment, "accuracy")
@@ -679,9 +712,86 @@ class _Evaluator:
         drop = clean - acc[key]
         verdict = "reproduced" if drop <= ROBUSTNESS_MAX_DROP else "not reproduced"
         levels_txt = ", ".join(f"σ = {s:g}: {a * 100:.1f} %" for s, a in acc.items())
+        other = [r.raw.get("noise_robustness" if stage == "raw" else "noise_robustness_raw") or {} for r in runs]
+        if all(other):
+            o = {s: float(np.mean([float(lv[s]) for lv in other])) for s in other[0]}
+            levels_txt += (f" (noise on the {'model input after preprocessing' if stage == 'raw' else 'raw image'}: "
+                           + ", ".join(f"σ = {float(s):g}: {a * 100:.1f} %" for s, a in o.items()) + ")")
         return _Row(claimed=self._claimed(c), reproduced=acc[key], ci=ci, n_seeds=len(runs), verdict=verdict,
-                    notes=(f"Clean {clean * 100:.1f} %; {levels_txt}; drop at σ = {key:g}: "
+                    notes=(f"Noise on the {'raw image before preprocessing' if stage == 'raw' else 'model input'}. "
+                           f"Clean {clean * 100:.1f} %; {levels_txt}; drop at σ = {key:g}: "
                            f"{drop * 100:.1f} points. {ROBUSTNESS_RULE}",))
+
+
+    def _eval_anova(self, c: Claim) -> _Row:
+        n = self._n_seeds(c.experiments)
+        claimed = self._claimed(c)
+        try:
+            table = interaction_anova(self.results, c.a, c.b, c.c, c.d, c.metric, factors=tuple(c.factors))
+        except ValueError as e:
+            return _Row(claimed=claimed, verdict="not testable", n_seeds=n,
+                        notes=(f"No two-way ANOVA: {e}. {ANOVA_RULE}",))
+        p = anova_pvalues(table, tuple(c.factors))
+        ok = all(p[e] < c.alpha for e in c.effects)
+        ours = "; ".join(f"{k} p = {v:.3g}" for k, v in p.items())
+        return _Row(claimed=claimed, reproduced=ours, n_seeds=n, verdict="reproduced" if ok else "not reproduced",
+                    notes=(f"Two-way ANOVA over {n} seeds per cell: {ours} (alpha {c.alpha:g}).",))
+
+    def _eval_training_curve(self, c: Claim) -> _Row:
+        runs = self.runs(c.experiment)
+        tol = CURVE_TOLERANCE if c.tolerance is None else int(c.tolerance)
+        curves = []
+        for r in runs:
+            h = r.raw.get("history") or {}
+            for one in (h if isinstance(h, list) else [h]):
+                if not one.get("accuracy") or not one.get("val_accuracy"):
+                    return _Row(claimed=self._claimed(c), verdict="not testable", n_seeds=len(runs),
+                                notes=(f"{r.name} saved no training/validation accuracy per epoch.",))
+                curves.append((overfitting_onset(one), len(one["epoch"])))
+        onsets = [o for o, _ in curves if o is not None]
+        never = len(curves) - len(onsets)
+        txt = ", ".join(f"{'never' if o is None else f'epoch {o}'} (of {e})" for o, e in curves)
+        notes = [f"Onset of overfitting per run: {txt}. {CURVE_RULE}"]
+        if c.onset == "never":
+            verdict = "reproduced" if never * 2 > len(curves) else "not reproduced"
+            ours = "never" if never * 2 > len(curves) else float(np.median(onsets))
+        elif never * 2 >= len(curves):
+            ours = "never"
+            stopped_early = any(o is None and e < c.onset + tol for o, e in curves)
+            verdict = "inconclusive" if stopped_early else "not reproduced"
+        else:
+            ours = float(np.median(onsets))
+            verdict = "reproduced" if abs(ours - c.onset) <= tol else "not reproduced"
+        return _Row(claimed=self._claimed(c), reproduced=ours, n_seeds=len(runs), verdict=verdict,
+                    notes=tuple(notes))
+
+
+def overfitting_onset(history: dict, gap: float = CURVE_GAP) -> int | None:
+    """First epoch from which training accuracy stays more than ``gap`` above validation accuracy
+    to the end of the run (:data:`CURVE_RULE`), or None when the run ends without that divergence."""
+    tr = np.asarray(history["accuracy"], dtype=float)
+    va = np.asarray(history["val_accuracy"], dtype=float)
+    epochs = list(history.get("epoch") or range(1, len(tr) + 1))
+    above = (tr - va) > gap
+    if not len(above) or not above[-1]:
+        return None
+    below = np.flatnonzero(~above)
+    start = int(below[-1]) + 1 if len(below) else 0
+    return int(epochs[start])
+
+
+def anova_pvalues(table: pd.DataFrame, factors: tuple[str, str]) -> dict[str, float]:
+    """p of each main effect (named by ``factors``) and of the interaction in an ANOVA table."""
+    out = {}
+    for idx, p in table["PR(>F)"].items():
+        name = str(idx)
+        if name == "Residual" or not np.isfinite(p):
+            continue
+        if ":" in name:
+            out["interaction"] = float(p)
+        else:
+            out[name.removeprefix("C(").removesuffix(")")] = float(p)
+    return {k: out[k] for k in (*factors, "interaction") if k in out}
 
 
 def _ranking_text(best: Sequence[str] | None, worst: Sequence[str] | None) -> str:
@@ -755,10 +865,16 @@ def majority_baseline(run: dict) -> dict:
             "macro_recall": m.get("macro_recall"), "macro_f1": m.get("macro_f1"), "n_test": r.n}
 
 
-def leakage(run: dict, leaked: Sequence[bool] | np.ndarray) -> dict:
+def leakage(run: dict, leaked: Sequence[bool] | np.ndarray | None = None) -> dict:
     """Accuracy on the test images with no exact / near copy in the run's training data, against
-    the full test set. ``leaked`` is a mask in the order of ``run['test']['ids']``
-    (:func:`fer_lib.audit.leaked_test_images`)."""
+    the full test set. ``leaked`` is a mask in the order of ``run['test']['ids']``; by default the
+    one the runner recorded (``run['test']['leaked']``, FER2013 runs; see
+    :func:`fer_lib.audit.leaked_test_images`)."""
+    if leaked is None:
+        leaked = run["test"].get("leaked")
+        if leaked is None:
+            raise ValueError(f"{run.get('experiment')} seed {run.get('seed')}: the result has no test.leaked "
+                             "(a CK+ run, or one from before the runner recorded it); pass a mask")
     leaked = np.asarray(leaked, dtype=bool)
     t = run["test"]
     if len(leaked) != len(t["ids"]):
@@ -769,6 +885,35 @@ def leakage(run: dict, leaked: Sequence[bool] | np.ndarray) -> dict:
     clean = float(correct[~leaked].mean()) if (~leaked).any() else float("nan")
     return {"accuracy": full, "accuracy_leak_free": clean, "difference": full - clean,
             "n_leaked": int(leaked.sum()), "share_leaked": float(leaked.mean())}
+
+
+def split_gap(profile: str, a: str = "emotionnet/ck_full-stratified", b: str = "emotionnet/ck_full",
+              results: Results | None = None, metric: str = "accuracy") -> dict:
+    """``metric`` of ``a`` minus that of ``b`` with its 95 % hierarchical-bootstrap interval
+    (unpaired: different test sets). By default the leakage a subject-mixed split gives on CK+:
+    the paper's stratified 70/15/15 split minus the subject-independent 10-fold."""
+    res = _results(profile, None, results)
+    missing = [e for e in (a, b) if not res.get(e)]
+    if missing:
+        raise ValueError(f"no {profile} results for {', '.join(missing)}; run them first (fer run)")
+    ev = _Evaluator(res, True, [])
+    d, ci, how = ev.difference([(1.0, a), (-1.0, b)], metric)
+    return {"a": a, "b": b, "metric": metric, "a_value": ev.point(a, metric), "b_value": ev.point(b, metric),
+            "difference": d, "ci_low": ci[0], "ci_high": ci[1], "how": how}
+
+
+def leakage_table(results: Results) -> pd.DataFrame:
+    """One row per experiment whose runs recorded ``test.leaked``: accuracy on the full test set
+    and on its leak-free part (mean over seeds), their difference and the share of leaked images."""
+    rows = []
+    for exp, runs in sorted(results.items()):
+        per = [leakage(r) for r in runs if r.get("test", {}).get("leaked") is not None]
+        if per:
+            rows.append({"experiment": exp, "seeds": len(per),
+                         **{k: float(np.mean([p[k] for p in per]))
+                            for k in ("accuracy", "accuracy_leak_free", "difference", "share_leaked")}})
+    return pd.DataFrame(rows, columns=["experiment", "seeds", "accuracy", "accuracy_leak_free", "difference",
+                                       "share_leaked"])
 
 
 # ----------------------------------------------------------------------------- ANOVA

@@ -74,3 +74,13 @@ def test_registry_errors_list_known_names():
     with pytest.raises(ValueError, match="Received: classes=1"):
         models.create_model("xu_cnn", classes=1)
     assert "ozer_cnn" in models.list_models("ozer_*")
+
+
+def test_lamichhane_bilstm_fully_connected_head_of_section_5():
+    from fer_lib.models import create_model
+
+    plain = create_model("lamichhane_cnn_bilstm")
+    fc = create_model("lamichhane_cnn_bilstm", dense_units=256)
+    assert "fc1" in [l.name for l in fc.layers] and "fc1" not in [l.name for l in plain.layers]
+    # BiLSTM (2 x 128 = 256 features) -> Dense 256 adds 256 * 256 + 256 weights before the same output layer
+    assert fc.count_params() - plain.count_params() == 256 * 256 + 256

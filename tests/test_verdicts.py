@@ -373,3 +373,92 @@ def test_leakage_from_audit_pairs():
     out = verdicts.leakage(run, leaked)
     assert out["difference"] > 0 and out["n_leaked"] == 70
     assert out["accuracy_leak_free"] == pytest.approx((pred == y)[~leaked].mean())
+
+
+def test_leakage_reads_the_mask_the_runner_recorded():
+    run = make_run("ozer/csv-cnn", 0.60, n=700)
+    with pytest.raises(ValueError, match="no test.leaked"):
+        verdicts.leakage(run)
+    correct = np.asarray(run["test"]["proba"]).argmax(1) == np.asarray(run["test"]["y_true"])
+    run["test"]["leaked"] = (correct & (np.arange(700) % 3 == 0)).tolist()
+    out = verdicts.leakage(run)
+    assert out["accuracy_leak_free"] < out["accuracy"] and out["share_leaked"] > 0
+    table = verdicts.leakage_table({"ozer/csv-cnn": [run], "ozer/csv-cnn_lstm": [make_run("ozer/csv-cnn_lstm", 0.5)]})
+    assert table["experiment"].tolist() == ["ozer/csv-cnn"]  # runs without a mask have no row
+    assert table.iloc[0]["difference"] == pytest.approx(out["difference"])
+
+
+def _cells(effect_format: float, effect_model: float, seeds: int) -> dict:
+    """Özer's 2x2 cells with chosen main effects (accuracy points) and a small seed jitter."""
+    out = {}
+    for (fmt, model), exp in verdicts.OZER_CELLS.items():
+        base = 0.5 + effect_format * (fmt == "csv") + effect_model * (model == "cnn_lstm")
+        out[exp] = [make_run(exp, base + 0.004 * (s - 1) * (1 if fmt == "csv" else -1), seed=s, n=700)
+                    for s in range(seeds)]
+    return out
+
+
+ANOVA = Claim(id="t", paper="ozer", section="s", quote="q", kind="anova", metric="accuracy",
+              a="ozer/csv-cnn_lstm", b="ozer/csv-cnn", c="ozer/directory-cnn_lstm", d="ozer/directory-cnn",
+              factors=("format", "model"), effects=("format", "model"), alpha=0.05)
+
+
+def test_anova_claim_needs_seeds_and_both_effects():
+    assert verdict(_cells(0.05, 0.05, 1), ANOVA)["verdict"] == "not testable"  # one seed per cell
+    both = verdict(_cells(0.05, 0.05, 3), ANOVA)
+    assert both["verdict"] == "reproduced" and "format p = " in both["reproduced"]
+    assert verdict(_cells(0.05, 0.0, 3), ANOVA)["verdict"] == "not reproduced"  # no model effect
+    assert verdict(_cells(0.05, 0.05, 3), ANOVA, profile="quick")["indicative"] == "reproduced"
+
+
+def test_overfitting_onset():
+    h = {"epoch": [1, 2, 3, 4, 5, 6], "accuracy": [.3, .4, .5, .6, .7, .8], "val_accuracy": [.3, .4, .44, .5, .5, .5]}
+    assert verdicts.overfitting_onset(h) == 3  # gap 0.06 from epoch 3 to the end
+    h["val_accuracy"] = [.3, .4, .5, .58, .66, .78]
+    assert verdicts.overfitting_onset(h) is None  # never more than 5 points apart
+    h["val_accuracy"] = [.3, .3, .5, .6, .6, .6]
+    assert verdicts.overfitting_onset(h) == 5  # the early gap closed again
+
+
+def _curve_run(exp: str, onset: int | None, epochs: int, seed: int = 0) -> dict:
+    run = make_run(exp, 0.6, seed=seed, n=140)
+    tr = np.linspace(0.3, 0.8, epochs)
+    va = tr - np.where(np.arange(1, epochs + 1) >= (onset or epochs + 1), 0.1, 0.0)
+    run["history"] = {"epoch": list(range(1, epochs + 1)), "accuracy": tr.tolist(), "val_accuracy": va.tolist(),
+                      "loss": [1.0] * epochs, "val_loss": [1.0] * epochs, "seconds": [1.0] * epochs}
+    return run
+
+
+def test_training_curve_claims():
+    e = "ozer/directory-cnn"
+    c = Claim(id="t", paper="ozer", section="s", quote="q", kind="training_curve", experiment=e, onset=25)
+    assert verdict({e: [_curve_run(e, 24, 40, s) for s in range(3)]}, c)["verdict"] == "reproduced"
+    assert verdict({e: [_curve_run(e, 8, 40, s) for s in range(3)]}, c)["verdict"] == "not reproduced"
+    assert verdict({e: [_curve_run(e, None, 45)]}, c)["verdict"] == "not reproduced"  # trained past 30, no divergence
+    assert verdict({e: [_curve_run(e, None, 12)]}, c)["verdict"] == "inconclusive"  # stopped before it could show
+    never = Claim(id="t", paper="ozer", section="s", quote="q", kind="training_curve", experiment=e, onset="never")
+    assert verdict({e: [_curve_run(e, None, 20)]}, never)["verdict"] == "reproduced"
+    row = verdict({e: [_curve_run(e, 10, 20)]}, never)
+    assert row["verdict"] == "not reproduced" and row["reproduced"] == 10
+    assert "training curve" in verdicts.RULES and verdicts.RULES_VERSION == "3"
+
+
+def test_robustness_before_preprocessing_reads_the_raw_stage():
+    c = Claim(id="t", paper="emotionnet", section="s", quote="q", kind="robustness", experiment="emotionnet/full",
+              stage="raw")
+    run = make_run("emotionnet/full", 0.6, noise={"0.05": 0.6, "0.1": 0.59, "0.2": 0.58})
+    assert verdict({"emotionnet/full": [run]}, c)["verdict"] == "missing"  # only the input stage recorded
+    run["noise_robustness_raw"] = {"0.05": 0.5, "0.1": 0.4, "0.2": 0.3}
+    row = verdict({"emotionnet/full": [run]}, c)
+    assert row["verdict"] == "not reproduced" and row["reproduced"] == pytest.approx(0.4)
+    assert "raw image before preprocessing" in row["note"] and "model input after preprocessing" in row["note"]
+
+
+def test_split_gap_is_the_difference_of_two_experiments():
+    a, b = "emotionnet/ck_full-stratified", "emotionnet/ck_full"
+    res = {a: [make_run(a, 0.9, n=350, ids=[f"s{i}" for i in range(350)])], b: [make_run(b, 0.7, n=350)]}
+    gap = verdicts.split_gap("paper", results=res)
+    assert gap["difference"] == pytest.approx(0.2, abs=0.01) and gap["ci_low"] < 0.2 < gap["ci_high"]
+    assert "unpaired" in gap["how"]
+    with pytest.raises(ValueError, match="no paper results"):
+        verdicts.split_gap("paper", results={a: res[a]})
