@@ -266,14 +266,15 @@ def verdict_bars(counts: pd.DataFrame, title: str | None = None) -> Figure:
 
 def noise_robustness(table: pd.DataFrame, max_drop: float | None = 0.05, title: str | None = None) -> Figure:
     """Test accuracy vs Gaussian-noise sigma (0 = clean) per experiment
-    (:func:`fer_lib.report.noise_table`); the shaded band is ``max_drop`` below clean accuracy."""
+    and noise stage (:func:`fer_lib.book.tables.noise_table`, line style); the shaded band is ``max_drop`` below clean accuracy."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     if not len(table):
         ax.text(0.5, 0.5, "no noise evaluation in these results", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
         return _done(fig)
     t = table.assign(experiment=table["experiment"].map(_short))
-    sns.lineplot(t, x="sigma", y="accuracy", hue="experiment", marker="o", errorbar=("ci", 95), ax=ax)
+    style = "stage" if "stage" in t and t["stage"].nunique() > 1 else None
+    sns.lineplot(t, x="sigma", y="accuracy", hue="experiment", style=style, marker="o", errorbar=("ci", 95), ax=ax)
     if max_drop is not None:
         for exp, g in t.groupby("experiment"):
             clean = g.loc[g["sigma"] == 0, "accuracy"].mean()

@@ -217,19 +217,24 @@ def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | N
                                        "statistic", "p", "test"])
 
 
+NOISE_STAGES = {"noise_robustness": "after preprocessing", "noise_robustness_raw": "raw image, before preprocessing"}
+
+
 def noise_table(profile: str, paper: str = "emotionnet", results: Results | None = None) -> pd.DataFrame:
-    """Test accuracy per noise level (sigma 0 = clean) for every run that has a noise evaluation."""
+    """Test accuracy per noise level (sigma 0 = clean) and stage (noise added to the model's input
+    after preprocessing, or to the raw image before alignment and CLAHE) for every run that has one."""
     res = _results(profile, paper, results)
     rows = []
     for exp, runs in sorted(res.items()):
         for r in runs:
-            nz = r.get("noise_robustness") or {}
-            if not nz:
-                continue
-            rows.append({"experiment": exp, "seed": r.get("seed"), "sigma": 0.0, "accuracy": r["metrics"]["accuracy"]})
-            rows += [{"experiment": exp, "seed": r.get("seed"), "sigma": float(s), "accuracy": float(a)}
-                     for s, a in nz.items()]
-    return pd.DataFrame(rows, columns=["experiment", "seed", "sigma", "accuracy"])
+            for key, stage in NOISE_STAGES.items():
+                nz = r.get(key) or {}
+                if not nz:
+                    continue
+                base = {"experiment": exp, "stage": stage, "seed": r.get("seed")}
+                rows.append({**base, "sigma": 0.0, "accuracy": r["metrics"]["accuracy"]})
+                rows += [{**base, "sigma": float(s), "accuracy": float(a)} for s, a in nz.items()]
+    return pd.DataFrame(rows, columns=["experiment", "stage", "seed", "sigma", "accuracy"])
 
 
 def timing_table(profile: str, paper: str, results: Results | None = None) -> pd.DataFrame:
