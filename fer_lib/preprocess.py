@@ -1,7 +1,7 @@
 """Pixel preprocessing and augmentation.
 
 Deterministic steps (normalisation, CLAHE) run once in NumPy/OpenCV before training.
-Augmentation is a stack of Keras preprocessing layers placed inside the model graph, so it
+Augmentation is one Keras layer (:mod:`fer_lib.augment`) placed inside the model graph, so it
 runs on whatever device trains the model (GPU included) and only while training.
 Eye alignment lives in :mod:`fer_lib.align`.
 """
@@ -55,16 +55,14 @@ AUGMENTATION_PRESETS: dict[str, dict[str, Any]] = {
     "emotionnet": {"flip": True, "rotation_deg": 10, "shift": 0.1, "zoom": 0.1,
                    "brightness": 0.2, "contrast": 0.2, "noise": 0.05},
 }
-AUGMENTATION_KEYS = {"flip", "rotation_deg", "shift", "zoom", "shear", "brightness", "contrast", "noise"}
+#: The parameters an augmentation spec may set; their meaning is in :mod:`fer_lib.augment`.
+AUGMENTATION_KEYS = frozenset({"flip", "rotation_deg", "shift", "zoom", "shear", "brightness", "contrast", "noise"})
 
 
-def augmentation_layers(spec: dict[str, Any] | str | None, seed: int = 0) -> list:
-    """Keras preprocessing layers for ``spec`` (a preset name or a dict of AUGMENTATION_KEYS).
-
-    Inputs are expected in [0, 1]; brightness/contrast use that value range.
-    """
+def augmentation_spec(spec: dict[str, Any] | str | None) -> dict[str, Any]:
+    """The augmentation parameters of ``spec`` (a preset name, a dict of AUGMENTATION_KEYS, or none)."""
     if spec is None or spec == {} or spec == "none":
-        return []
+        return {}
     if isinstance(spec, str):
         if spec not in AUGMENTATION_PRESETS:
             raise ValueError(f"unknown augmentation preset {spec!r}; known: {sorted(AUGMENTATION_PRESETS)}")
@@ -72,27 +70,15 @@ def augmentation_layers(spec: dict[str, Any] | str | None, seed: int = 0) -> lis
     unknown = set(spec) - AUGMENTATION_KEYS
     if unknown:
         raise ValueError(f"unknown augmentation parameter(s) {sorted(unknown)}; known: {sorted(AUGMENTATION_KEYS)}")
-    from keras import layers
+    return dict(spec)
 
-    out: list = []
-    if spec.get("flip"):
-        out.append(layers.RandomFlip("horizontal", seed=seed, name="aug_flip"))
-    if spec.get("rotation_deg"):
-        out.append(layers.RandomRotation(spec["rotation_deg"] / 360.0, fill_mode="nearest", seed=seed + 1,
-                                         name="aug_rotation"))
-    if spec.get("shift"):
-        out.append(layers.RandomTranslation(spec["shift"], spec["shift"], fill_mode="nearest", seed=seed + 2,
-                                            name="aug_shift"))
-    if spec.get("zoom"):
-        out.append(layers.RandomZoom(spec["zoom"], fill_mode="nearest", seed=seed + 3, name="aug_zoom"))
-    if spec.get("shear"):
-        out.append(layers.RandomShear(x_factor=spec["shear"], y_factor=spec["shear"], fill_mode="nearest",
-                                      seed=seed + 4, name="aug_shear"))
-    if spec.get("brightness"):
-        out.append(layers.RandomBrightness(spec["brightness"], value_range=(0.0, 1.0), seed=seed + 5,
-                                           name="aug_brightness"))
-    if spec.get("contrast"):
-        out.append(layers.RandomContrast(spec["contrast"], seed=seed + 6, name="aug_contrast"))
-    if spec.get("noise"):
-        out.append(layers.GaussianNoise(spec["noise"], seed=seed + 7, name="aug_noise"))
-    return out
+
+def augmentation_layers(spec: dict[str, Any] | str | None, seed: int = 0) -> list:
+    """The augmentation of ``spec`` as model layers: one :class:`fer_lib.augment.FusedAugmentation`
+    (a single affine warp per image plus the photometric steps), or none. Inputs are in [0, 1]."""
+    params = augmentation_spec(spec)
+    if not params:
+        return []
+    from fer_lib.augment import FusedAugmentation  # imports Keras; the data code above does not need it
+
+    return [FusedAugmentation(**params, seed=seed, name="augmentation")]

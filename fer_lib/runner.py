@@ -191,7 +191,8 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "timing": {"wall_s": time.perf_counter() - t0,
                    "seconds_per_epoch": float(np.nanmedian([o["seconds_per_epoch"] or np.nan for o in outs])),
                    "train_images_per_s": float(np.nanmedian([o["train_images_per_s"] or np.nan for o in outs])),
-                   "eval_images_per_s": float(np.median([o["eval_images_per_s"] for o in outs]))},
+                   "eval_images_per_s": float(np.median([o["eval_images_per_s"] for o in outs])),
+                   "trainer": first.get("trainer")},  # keras fit, or the device-resident JAX loop
         "noise_robustness": noise,  # stage "input" (see NOISE_STAGES)
         "noise_robustness_raw": noise_raw,  # stage "raw"
         "noise_stages": {k: v for k, v in NOISE_STAGES.items()

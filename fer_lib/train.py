@@ -8,6 +8,7 @@ checkpointed and restored before evaluation; the test split is never seen during
 model selection.
 
 Models output logits and train with ``from_logits=True``; :func:`predict` applies the softmax.
+On JAX the default trainer keeps the data on the accelerator (:mod:`fer_lib.device_train`).
 """
 from __future__ import annotations
 
@@ -139,11 +140,14 @@ def _progress_bar_callback():
             if epoch * self._steps > self._bar.n:  # resumed from a backup: count the finished epochs
                 self._bar.update(epoch * self._steps - self._bar.n)
             self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
+            self._epoch = epoch
 
-        def on_train_batch_end(self, batch, logs=None):
-            self._bar.update(1)
+        def on_train_batch_end(self, batch, logs=None):  # ``batch``: the last step of the dispatch
+            self._bar.update(max(self._epoch * self._steps + batch + 1 - self._bar.n, 0))
 
         def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) * self._steps > self._bar.n:  # batches not reported one by one (a compiled epoch)
+                self._bar.update((epoch + 1) * self._steps - self._bar.n)
             shown = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
             self._bar.set_postfix({v: f"{float(logs[k]):.3f}" for k, v in shown.items() if k in (logs or {})})
 
@@ -204,13 +208,39 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {"epoch": [r["epoch"] for r in ordered], **{k: [r.get(k) for r in ordered] for k in keys}}
 
 
-def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-        cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = ()) -> dict:
-    """Compile and train ``model``; returns history and timing. Restores the best val-loss weights.
+#: ``trainer`` values of :func:`fit`: "auto" takes "device" on JAX and "keras" elsewhere.
+TRAINERS = ("auto", "keras", "device")
 
-    ``verbose``: 0 silent, 1 one progress bar for the whole run (tqdm), 2 one line per epoch."""
+
+def resolve_trainer(trainer: str = "auto") -> str:
+    """The trainer :func:`fit` uses: Keras ``fit`` (any backend) or the device-resident loop (JAX)."""
     import keras
 
+    if trainer not in TRAINERS:
+        raise ValueError(f"unknown trainer {trainer!r}; use one of {', '.join(TRAINERS)}")
+    backend = keras.backend.backend()
+    if trainer == "auto":
+        return "device" if backend == "jax" else "keras"
+    if trainer == "device" and backend != "jax":
+        raise ValueError(f"the device trainer needs the JAX backend (KERAS_BACKEND=jax), not {backend!r}; "
+                         "use trainer='keras'")
+    return trainer
+
+
+def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+        cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = (),
+        trainer: str = "auto", steps_per_execution: int = 1) -> dict:
+    """Compile and train ``model``; returns history and timing. Restores the best val-loss weights.
+
+    ``verbose``: 0 silent, 1 one progress bar for the whole run (tqdm), 2 one line per epoch.
+    ``trainer``: "keras" is Keras ``fit`` from host arrays (``steps_per_execution`` optimiser steps
+    per dispatch); "device" (JAX) keeps the arrays on the accelerator and runs each epoch as one
+    compiled program (:mod:`fer_lib.device_train`). Both use the same callbacks, so early stopping,
+    learning-rate schedule, checkpointing and resume behave the same.
+    """
+    import keras
+
+    trainer = resolve_trainer(trainer)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if getattr(model.layers[-1], "activation", None) is keras.activations.softmax:
@@ -218,7 +248,8 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                          "build its last Dense layer without activation (fer_lib.train.predict applies the "
                          "softmax)")
     model.compile(optimizer=_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution if trainer == "keras" else 1)
     best = workdir / "best.weights.h5"
     log = workdir / "epochs.jsonl"
     stateful = {"checkpoint": keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
@@ -240,8 +271,14 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)
         class_weight = {i: len(y_train) / (len(counts) * max(c, 1)) for i, c in enumerate(counts)}
     t0 = time.perf_counter()
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
-              shuffle=True, callbacks=callbacks, class_weight=class_weight, verbose=0 if verbose == 1 else verbose)
+    if trainer == "device":
+        from fer_lib.device_train import device_fit  # JAX only
+
+        device_fit(model, x_train, y_train, x_val, y_val, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                   callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+    else:
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
+                  shuffle=True, callbacks=callbacks, class_weight=class_weight, verbose=0 if verbose == 1 else verbose)
     wall = time.perf_counter() - t0
     if best.exists():
         model.load_weights(str(best))
@@ -252,14 +289,24 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     if history.get("val_loss"):
         best_epoch = int(history["epoch"][int(np.nanargmin(np.asarray(history["val_loss"], float)))])
     return {"history": history, "epochs_run": n_epochs, "best_epoch": best_epoch, "fit_wall_s": wall,
-            "seconds_per_epoch": float(np.median(secs)) if secs else None,
+            "trainer": trainer, "seconds_per_epoch": float(np.median(secs)) if secs else None,
             "train_images_per_s": float(len(x_train) / np.median(secs)) if secs else None}
 
 
-def predict(model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, float]:
-    """Class probabilities (the softmax of the model's logits) and images per second."""
+def predict(model, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, float]:
+    """Class probabilities (the softmax of the model's logits) and images per second.
+
+    On JAX one compiled inference function per model runs over fixed-size chunks (no retracing for
+    the last one); elsewhere Keras ``predict``."""
+    import keras
+
     t0 = time.perf_counter()
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    if keras.backend.backend() == "jax":
+        from fer_lib.device_train import predict_logits
+
+        logits = predict_logits(model, x, batch_size=batch_size)
+    else:
+        logits = model.predict(x, batch_size=min(batch_size, 1024), verbose=0)
     ips = len(x) / max(time.perf_counter() - t0, 1e-9)
     return softmax(logits), ips
 

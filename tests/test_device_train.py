@@ -1,0 +1,70 @@
+"""What only the device path has: the same batches as ``fit``, large-batch inference, and the
+choice of trainer. Runs under JAX (tests/test_jax_backend.py starts it); skipped on other backends."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fer_lib.models import create_model
+from fer_lib.train import TrainConfig, fit, predict, resolve_trainer, set_determinism
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the device path needs KERAS_BACKEND=jax")
+
+
+def _data(n=150, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 48, 48, 1), dtype=np.float32), rng.integers(0, 7, n)
+
+
+def test_auto_takes_the_device_path_on_jax(tmp_path):
+    x, y = _data()
+    assert resolve_trainer("auto") == "device"
+    set_determinism(0)
+    out = fit(create_model("xu_rnn_lstm", units=8), x, y, x[:40], y[:40], TrainConfig(epochs=1, batch_size=32),
+              tmp_path, verbose=0)
+    assert out["trainer"] == "device" and out["epochs_run"] == 1
+
+
+class _CountSteps(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+
+@pytest.mark.parametrize("steps_per_dispatch", [None, 0, 3])
+def test_device_path_takes_fits_steps_and_is_reproducible(tmp_path, steps_per_dispatch):
+    """150 images in batches of 32: 4 full batches and one of 22 per epoch, as fit forms them,
+    whether the steps run one by one, unrolled or as one scan; the same seed gives the same run."""
+    from fer_lib import device_train
+
+    x, y = _data()
+    runs = []
+    for k in range(2):
+        set_determinism(0)
+        model = create_model("xu_rnn_lstm", units=8)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        count = _CountSteps()
+        device_train.device_fit(model, x, y, x[:40], y[:40], epochs=2, batch_size=32, callbacks=[count],
+                                steps_per_dispatch=steps_per_dispatch)
+        assert count.iterations == 2 * 5
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_matches_the_model_call_in_large_chunks():
+    x, _ = _data(n=70)
+    model = create_model("xu_rnn_lstm", units=8)
+    proba, ips = predict(model, x, batch_size=32)  # 3 chunks, the last one padded
+    ref = keras.ops.convert_to_numpy(keras.ops.softmax(model(x, training=False)))
+    np.testing.assert_allclose(proba, ref, atol=1e-5)
+    assert proba.shape == (70, 7) and ips > 0
+
+
+def test_device_trainer_refused_elsewhere(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    with pytest.raises(ValueError, match="needs the JAX backend"):
+        resolve_trainer("device")
+    with pytest.raises(ValueError, match="unknown trainer"):
+        resolve_trainer("fast")
