@@ -66,7 +66,7 @@ def load_paper(paper: str, directory: Path | None = None) -> dict:
         if bad:
             raise ValueError(f"{path}: experiment {name!r} has unknown key(s) {bad}; allowed: {sorted(EXPERIMENT_KEYS)}")
         TrainConfig.from_dict(full.get("train", {}))  # validates training keys early
-        preprocess.augmentation_layers(full.get("augmentation"))  # validates augmentation early
+        preprocess.augmentation_spec(full.get("augmentation"))  # validates augmentation early
         bad = sorted(set(full.get("evaluate") or {}) - EVALUATE_KEYS)
         if bad:
             raise ValueError(f"{path}: experiment {name!r}: unknown evaluate key(s) {bad}; allowed: {sorted(EVALUATE_KEYS)}")

@@ -140,10 +140,9 @@ def _progress_bar_callback():
             if epoch * self._steps > self._bar.n:  # resumed from a backup: count the finished epochs
                 self._bar.update(epoch * self._steps - self._bar.n)
             self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
-            self._epoch = epoch
 
-        def on_train_batch_end(self, batch, logs=None):  # ``batch``: the last step of the dispatch
-            self._bar.update(max(self._epoch * self._steps + batch + 1 - self._bar.n, 0))
+        def on_train_batch_end(self, batch, logs=None):
+            self._bar.update(1)
 
         def on_epoch_end(self, epoch, logs=None):
             if (epoch + 1) * self._steps > self._bar.n:  # batches not reported one by one (a compiled epoch)
@@ -229,13 +228,12 @@ def resolve_trainer(trainer: str = "auto") -> str:
 
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = (),
-        trainer: str = "auto", steps_per_execution: int = 1) -> dict:
+        trainer: str = "auto") -> dict:
     """Compile and train ``model``; returns history and timing. Restores the best val-loss weights.
 
     ``verbose``: 0 silent, 1 one progress bar for the whole run (tqdm), 2 one line per epoch.
-    ``trainer``: "keras" is Keras ``fit`` from host arrays (``steps_per_execution`` optimiser steps
-    per dispatch); "device" (JAX) keeps the arrays on the accelerator and runs each epoch as one
-    compiled program (:mod:`fer_lib.device_train`). Both use the same callbacks, so early stopping,
+    ``trainer``: "keras" is Keras ``fit`` from host arrays; "device" (JAX) keeps the arrays on the
+    accelerator and runs many steps per compiled call (:mod:`fer_lib.device_train`). Both use the same callbacks, so early stopping,
     learning-rate schedule, checkpointing and resume behave the same.
     """
     import keras
@@ -248,8 +246,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                          "build its last Dense layer without activation (fer_lib.train.predict applies the "
                          "softmax)")
     model.compile(optimizer=_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution if trainer == "keras" else 1)
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     best = workdir / "best.weights.h5"
     log = workdir / "epochs.jsonl"
     stateful = {"checkpoint": keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,

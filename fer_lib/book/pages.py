@@ -175,7 +175,7 @@ def _augmentation(spec: dict) -> str:
     a = spec.get("augmentation")
     if not a:
         return "none"
-    params = preprocess.AUGMENTATION_PRESETS[a] if isinstance(a, str) else a
+    params = preprocess.augmentation_spec(a)
     names = {"flip": lambda v: "horizontal flip", "rotation_deg": lambda v: f"rotation ±{v:g}°",
              "shift": lambda v: f"shift {100 * v:g} %", "zoom": lambda v: f"zoom {100 * v:g} %",
              "shear": lambda v: f"shear {v:g}", "brightness": lambda v: f"brightness ±{v:g}",
