@@ -21,6 +21,7 @@ eye is lower. Rotating by that angle about the eye midpoint levels the eyes.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import multiprocessing as mp
@@ -582,6 +583,46 @@ def _cache_paths(data_hash: str, aligner: FaceAligner) -> tuple[Path, Path]:
     return base / f"{name}.npz", base / f"{name}.partial"
 
 
+_RECORDERS: list[set[Path]] = []
+
+
+@contextmanager
+def recording_tables() -> Iterator[set[Path]]:
+    """Collect the cache file of every table :func:`cached_alignment` hands out meanwhile
+    (how ``fer bundle --align-for`` learns which tables a set of runs needs)."""
+    used: set[Path] = set()
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def tables_as_arrays(paths: Sequence[Path]) -> dict[str, np.ndarray]:
+    """Cached tables as flat ``align/<file stem>/<field>`` arrays, to travel inside a bundle."""
+    out = {}
+    for p in sorted(paths):
+        for k, v in load_arrays(Path(p)).items():
+            out[f"align/{Path(p).stem}/{k}"] = v
+    return out
+
+
+def install_tables(arrays: dict[str, np.ndarray]) -> int:
+    """Write the tables a bundle carries (see :func:`tables_as_arrays`) into this machine's
+    alignment cache, so runs there need no dlib; returns how many were new."""
+    tables: dict[str, dict[str, np.ndarray]] = {}
+    for key, v in arrays.items():
+        _, stem, field_name = key.split("/", 2)
+        tables.setdefault(stem, {})[field_name] = v
+    new = 0
+    for stem, a in tables.items():
+        path = cache_dir() / "align" / f"{stem}.npz"
+        if not path.exists():
+            AlignmentTable.from_arrays(a).save(path)
+            new += 1
+    return new
+
+
 def cached_alignment(images: np.ndarray, data_hash: str, *, workers: int = 2,
                      progress: bool = True, aligner: FaceAligner | None = None,
                      chunk_size: int = 500) -> AlignmentTable:
@@ -599,10 +640,19 @@ def cached_alignment(images: np.ndarray, data_hash: str, *, workers: int = 2,
         if len(table) != len(images):
             raise ValueError(f"cached alignment {final} has {len(table)} rows but {len(images)} "
                              "images were given: data_hash does not match the images")
+        for used in _RECORDERS:
+            used.add(final)
         return table
+    if importlib.util.find_spec("dlib") is None:
+        raise ImportError(
+            f"no cached alignment for these {len(images)} images (data hash {data_hash}) and dlib is not "
+            "installed here: on a machine with dlib write the dataset bundle with the tables the runs "
+            "need (`fer bundle --align-for PROFILE`) and load that bundle here, or " + _INSTALL_HINT)
     partial.mkdir(parents=True, exist_ok=True)
     table = compute_alignment(images, workers=workers, progress=progress, aligner=aligner,
                               chunk_size=chunk_size, _chunk_dir=partial)
     table.save(final)
     shutil.rmtree(partial, ignore_errors=True)
+    for used in _RECORDERS:
+        used.add(final)
     return table

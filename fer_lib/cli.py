@@ -12,7 +12,7 @@ import cv2
 
 from fer_lib import align, cache, data
 from fer_lib.config import PROFILES, DataPaths
-from fer_lib.experiments import list_papers
+from fer_lib.experiments import list_papers, list_references
 from fer_lib.results import load_results
 
 # runner/models (TensorFlow) and book (Jupyter) are imported inside the commands that use them,
@@ -54,14 +54,25 @@ def cmd_to_csv(args) -> int:
 
 def cmd_bundle(args) -> int:
     """One portable file of a dataset, to carry it to a machine that lacks the source."""
+    from fer_lib.runner import align_for_jobs, jobs_for
+
     paths = _paths(args)
     if args.dataset == "ckplus":
         ds, root = data.load_ckplus(paths.ckplus), None
     else:
         ds = data.load_fer2013(paths.fer2013)
         root = paths.fer2013 if paths.fer2013.is_dir() else None
-    out = data.save_bundle(ds, args.out, raw_files_root=root)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, data hash {ds.source_hash})")
+    tables = []
+    for profile in args.align_for or []:
+        jobs = [j for j in jobs_for(list_papers(), profile)
+                if j.experiment.spec.get("dataset", "fer2013") == args.dataset]
+        t = time.perf_counter()
+        tables += align_for_jobs(jobs, paths)
+        print(f"alignment for the {profile} runs on {args.dataset}: {len(set(tables))} table(s), "
+              f"{time.perf_counter() - t:.0f} s")
+    out = data.save_bundle(ds, args.out, raw_files_root=root, alignment=align.tables_as_arrays(sorted(set(tables))))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, data hash {ds.source_hash}, "
+          f"{len(set(tables))} alignment table(s))")
     return 0
 
 
@@ -218,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(s)
     s.add_argument("--dataset", choices=["fer2013", "ckplus"], default="fer2013")
     s.add_argument("--out", required=True)
+    s.add_argument("--align-for", nargs="*", choices=list(PROFILES), metavar="PROFILE",
+                   help="also carry the alignment tables every run of these profiles needs on this "
+                        "dataset (computed here with dlib once), so they run where dlib is missing")
     s.set_defaults(fn=cmd_bundle)
     s = sub.add_parser("align", help=cmd_align.__doc__)
     data_args(s)
@@ -225,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_align)
     s = sub.add_parser("run", help=cmd_run.__doc__)
     data_args(s)
-    s.add_argument("--paper", nargs="*", choices=list_papers(), help="default: all papers")
+    s.add_argument("--paper", nargs="*", choices=list_papers() + list_references(),
+                   help="default: all papers; `reference` is our strong FER2013 reference model")
     s.add_argument("--experiment", nargs="*", help="experiment names within one paper")
     s.add_argument("--profile", choices=list(PROFILES), default="smoke",
                    help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))

@@ -31,7 +31,7 @@ from typing import Iterable, Literal, Sequence
 import cv2
 import numpy as np
 
-from fer_lib import cache
+from fer_lib import align, cache
 from fer_lib.config import CKPLUS_CLASSES, FER2013_CLASSES
 
 #: Kaggle label order (``emotion`` column 0..6) and folder names of the image release.
@@ -376,15 +376,18 @@ def csv_view(ds: FaceDataset) -> FaceDataset:
 
 # --------------------------------------------------------------------------- bundles
 
-def save_bundle(ds: FaceDataset, path: str | Path, *, raw_files_root: str | Path | None = None) -> Path:
+def save_bundle(ds: FaceDataset, path: str | Path, *, raw_files_root: str | Path | None = None,
+                alignment: dict[str, np.ndarray] | None = None) -> Path:
     """A portable single-file copy (to carry data to another machine without the source).
 
     With ``raw_files_root`` (the image folder ``ds`` was loaded from) the bundle holds the
     original encoded files instead of pixels: 30 % smaller for FER2013's JPEGs, and decoded
-    on load to exactly the same pixels.
+    on load to exactly the same pixels. ``alignment`` (:func:`fer_lib.align.tables_as_arrays`)
+    carries alignment tables that loading installs in the cache, so runs need no dlib there.
     """
     arrays = {"labels": ds.labels, "ids": ds.ids, "usage": ds.usage,
-              "class_names": np.asarray(ds.class_names), "source": np.asarray(ds.source)}
+              "class_names": np.asarray(ds.class_names), "source": np.asarray(ds.source),
+              **(alignment or {})}
     if raw_files_root is None:
         arrays["images"] = ds.images
     else:
@@ -412,6 +415,9 @@ def load_bundle(path: str | Path) -> FaceDataset:
             imgs = list(pool.map(lambda k: cv2.imdecode(raw[off[k]:off[k + 1]], cv2.IMREAD_GRAYSCALE),
                                  range(len(off) - 1), chunksize=512))
         arrays["images"] = np.stack(imgs)
+    align_keys = [k for k in arrays if k.startswith("align/")]
+    if align_keys:
+        align.install_tables({k: arrays.pop(k) for k in align_keys})
     for key in ("images", "labels", "ids", "usage", "class_names"):
         if key not in arrays:
             raise DataError(f"{path}: bundle lacks '{key}'; write it again with `fer bundle`")

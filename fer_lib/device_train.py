@@ -33,11 +33,14 @@ def _require_jax():
     return jax
 
 
-def _per_sample_ce(logits, y):
+def _per_sample_ce(logits, y, label_smoothing: float = 0.0):
     import jax
 
     logp = jax.nn.log_softmax(logits.astype("float32"), axis=-1)
-    return -logp[jax.numpy.arange(y.shape[0]), y]
+    nll = -logp[jax.numpy.arange(y.shape[0]), y]
+    if not label_smoothing:
+        return nll
+    return (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)  # as train.make_loss
 
 
 def _state(model):
@@ -53,7 +56,7 @@ def _sync(model, state) -> None:
             ref.assign(v)
 
 
-def _train_functions(model, class_weights, scan: bool):
+def _train_functions(model, class_weights, scan: bool, label_smoothing: float = 0.0):
     """Jitted functions for ``model``: several steps per call (a ``lax.scan`` or unrolled), one step."""
     jax = _require_jax()
     jnp = jax.numpy
@@ -61,7 +64,7 @@ def _train_functions(model, class_weights, scan: bool):
 
     def loss_fn(tv, ntv, x, y):
         logits, ntv = model.stateless_call(tv, ntv, x, training=True)
-        ce = _per_sample_ce(logits, y)
+        ce = _per_sample_ce(logits, y, label_smoothing)
         w = class_weights[y] if class_weights is not None else jnp.ones_like(ce)
         loss = jnp.sum(w * ce) / y.shape[0]  # Keras' sum_over_batch_size reduction with sample weights
         correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
@@ -141,7 +144,8 @@ def predict_logits(model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 
 def device_fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
                epochs: int, batch_size: int, callbacks: list, class_weight: dict | None = None,
-               verbose: int = 0, eval_batch_size: int = 4096, steps_per_dispatch: int | None = None) -> None:
+               verbose: int = 0, eval_batch_size: int = 4096, steps_per_dispatch: int | None = None,
+               label_smoothing: float = 0.0) -> None:
     """Train a compiled ``model`` like ``model.fit(..., shuffle=True, validation_data=...)`` with
     ``callbacks``, the data kept on the device. The model's variables hold the last epoch's state
     afterwards (the caller restores the best checkpoint)."""
@@ -163,7 +167,7 @@ def device_fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarra
         weights = jnp.asarray([class_weight.get(i, 1.0) for i in range(model.output_shape[-1])], "float32")
     k = default_steps_per_dispatch() if steps_per_dispatch is None else int(steps_per_dispatch)
     k = k if k > 0 else max(full, 1)  # 0: the epoch's full batches in one scan
-    train_steps, train_step = _train_functions(model, weights, scan=k == full)
+    train_steps, train_step = _train_functions(model, weights, scan=k == full, label_smoothing=label_smoothing)
     # the shuffling stream: drawn from NumPy's generator, which set_determinism seeded, and folded
     # with the epoch, so a resumed run sees the same order an uninterrupted one would
     shuffle_key = jax.random.key(int(np.random.randint(0, 2**31 - 1)))
@@ -187,7 +191,7 @@ def device_fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarra
             loss_sum, correct = loss_sum + l, correct + c
         logits = _chunked_logits(model, xv_dev, eval_batch_size, tv=state[0], ntv=state[1])
         logs = {"loss": float(loss_sum) / n, "accuracy": float(correct) / n,
-                "val_loss": float(jnp.mean(_per_sample_ce(logits, yv_dev))),
+                "val_loss": float(jnp.mean(_per_sample_ce(logits, yv_dev, label_smoothing))),
                 "val_accuracy": float(jnp.mean(jnp.argmax(logits, axis=-1) == yv_dev))}
         _sync(model, state)
         cbs.on_epoch_end(epoch, logs)

@@ -42,7 +42,15 @@ class Prepared:
     def from_raw(self, images: np.ndarray) -> np.ndarray:
         """Model input from raw uint8 test images through this experiment's own preprocessing
         (alignment is re-detected on these pixels): how noise before preprocessing is evaluated."""
-        return model_input(_pixels(images, list(self.steps)), self.input_kind)
+        return preprocess_raw(images, list(self.steps), self.input_kind)
+
+    def noisy_raw(self, sigma: float) -> np.ndarray:
+        """The raw uint8 test images with Gaussian noise of ``sigma`` (on the [0, 1] scale, fixed
+        noise seed 123), rounded back to 8 bits: the input of the raw-stage robustness test."""
+        if self.test_raw is None:
+            raise ValueError("noise_stages: raw needs the raw test images; this split does not keep them")
+        noisy = preprocess.add_gaussian_noise(self.test_raw.astype(np.float32) / 255.0, float(sigma), seed=123)
+        return np.round(noisy * 255.0).astype(np.uint8)
 
 
 _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
@@ -51,7 +59,7 @@ _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
 def load_dataset(spec: dict, paths: DataPaths) -> fdata.FaceDataset:
     """The dataset pool an experiment draws from (memoised per process)."""
     key = (spec.get("dataset", "fer2013"), spec.get("pool", "all"), str(paths.fer2013), str(paths.ckplus),
-           str(paths.fer2013_csv))
+           str(paths.fer2013_csv), tuple(spec.get("classes") or ()))
     if key in _DATA_CACHE:
         return _DATA_CACHE[key]
     dataset, pool = key[0], key[1]
@@ -127,6 +135,11 @@ def _pixels(images: np.ndarray, steps: list[str]) -> np.ndarray:
     return out
 
 
+def preprocess_raw(images: np.ndarray, steps: list[str], input_kind: str) -> np.ndarray:
+    """Raw uint8 images through an experiment's preprocessing steps into its model's input format."""
+    return model_input(_pixels(images, steps), input_kind)
+
+
 def model_input(images: np.ndarray, kind: str) -> np.ndarray:
     """uint8 48x48 images as the model of an experiment reads them (``input:`` in its config)."""
     if kind == "gray01":
@@ -145,7 +158,8 @@ def image_split(exp: Experiment, profile: str | Profile, seed: int, ds: fdata.Fa
     split = exp.spec.get("split", {"kind": "official"})
     kind = split.get("kind")
     if kind == "official":
-        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed)
+        sp = splits.official(ds, test=split.get("test", "all"), val_fraction=split.get("val_fraction", 0.1), seed=seed,
+                             validation=split.get("validation", "training"))
     elif kind == "stratified":
         sp = splits.stratified(ds, tuple(split["fractions"]), seed=seed)
     elif kind == "subject_kfold":

@@ -23,8 +23,12 @@ EXPERIMENT_KEYS = {"model", "model_kwargs", "dataset", "pool", "split", "classes
 #: decide which data it meant (:func:`fer_lib.audit.matching_test_set`).
 #: ``noise_stages``: where evaluation noise is added, ``input`` (after preprocessing) and/or ``raw``
 #: (before alignment / CLAHE); see :data:`fer_lib.runner.NOISE_STAGES`.
-EVALUATE_KEYS = {"noise_sigmas", "noise_stages"}
-PAPER_KEYS = {"paper", "title", "paper_file", "protocol", "defaults", "experiments", "assumptions", "paper_counts"}
+EVALUATE_KEYS = {"noise_sigmas", "noise_stages", "tta_flip"}
+PAPER_KEYS = {"paper", "title", "paper_file", "protocol", "defaults", "experiments", "assumptions", "paper_counts",
+              "kind"}
+#: ``kind`` of a config: one of the five papers (with a paper file and claims), or a reference
+#: model of ours that the book shows beside the papers (no claims; see experiments/reference.yaml).
+CONFIG_KINDS = ("paper", "reference")
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def load_paper(paper: str, directory: Path | None = None) -> dict:
     """Read and validate ``experiments/<paper>.yaml``; unknown keys fail naming file and key."""
     path = _dir(directory) / f"{paper}.yaml"
     if not path.exists():
-        known = list_papers(directory)
+        known = list_papers(directory) + list_references(directory)
         raise ValueError(f"no experiment config {path}; known papers: {known}")
     cfg = yaml.safe_load(path.read_text())
     bad = sorted(set(cfg) - PAPER_KEYS)
@@ -74,8 +78,25 @@ def load_paper(paper: str, directory: Path | None = None) -> dict:
     return cfg
 
 
+def _configs(directory: Path | None, kind: str) -> list[str]:
+    out = []
+    for p in sorted(_dir(directory).glob("*.yaml")):
+        k = (yaml.safe_load(p.read_text()) or {}).get("kind", "paper")
+        if k not in CONFIG_KINDS:
+            raise ValueError(f"{p}: unknown kind {k!r}; use one of {CONFIG_KINDS}")
+        if k == kind:
+            out.append(p.stem)
+    return out
+
+
 def list_papers(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in _dir(directory).glob("*.yaml"))
+    """The papers replicated (configs of ``kind: paper``, the default)."""
+    return _configs(directory, "paper")
+
+
+def list_references(directory: Path | None = None) -> list[str]:
+    """Our own reference models (configs of ``kind: reference``): trained like the papers, no claims."""
+    return _configs(directory, "reference")
 
 
 def experiments_for(paper: str, names: list[str] | None = None, directory: Path | None = None) -> list[Experiment]:
@@ -96,7 +117,8 @@ def _applies(assumption: dict, name: str) -> bool:
 
 def experiment_ids(directory: Path | None = None) -> list[str]:
     """Every ``paper/name`` the configs define: the one list claims and results are checked against."""
-    return [e.id for paper in list_papers(directory) for e in experiments_for(paper, directory=directory)]
+    return [e.id for paper in list_papers(directory) + list_references(directory)
+            for e in experiments_for(paper, directory=directory)]
 
 
 def train_config(exp: Experiment, profile: str | Profile) -> TrainConfig:

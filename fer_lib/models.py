@@ -23,7 +23,10 @@ _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
 
 def register_model(fn: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
-    """Store a builder under its function name (timm-style)."""
+    """Store a builder under its function name (timm-style); a second builder of that name fails."""
+    if fn.__name__ in _REGISTRY and _REGISTRY[fn.__name__] is not fn:
+        raise ValueError(f"a model named {fn.__name__!r} is already registered "
+                         f"(by {_REGISTRY[fn.__name__].__module__}); give the builder another name")
     _REGISTRY[fn.__name__] = fn
     return fn
 
@@ -175,30 +178,29 @@ EMOTIONNET_FILTERS = (32, 64, 128, 256, 256)
 EMOTIONNET_DROPOUT = (0.3, 0.3, 0.4, 0.4, 0.5)
 
 
-def _emotionnet_cnn(input_shape) -> keras.Model:
+def _emotionnet_cnn(x, sequence: bool):
     """Five conv layers {32, 64, 128, 256, 256}, each + BatchNorm + MaxPool + Dropout (0.3-0.5).
 
-    Pooling uses ``same`` padding so five poolings leave a 2x2 map at 48x48 (48/2^5 = 1.5).
+    Pooling uses ``same`` padding so five poolings leave a 2x2 map at 48x48 (48/2^5 = 1.5). The
+    layers sit in the model itself (``block3_conv``; ``td_block3_conv`` per frame of a clip), not in
+    a nested sub-model, so Grad-CAM and feature extraction can address them by name.
     """
-    inputs = keras.Input(shape=tuple(input_shape), name="frame")
-    x = inputs
     for i, (f, d) in enumerate(zip(EMOTIONNET_FILTERS, EMOTIONNET_DROPOUT), start=1):
-        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
-        x = layers.MaxPooling2D(padding="same", name=f"block{i}_pool")(x)
-        x = layers.Dropout(d, name=f"block{i}_dropout")(x)
-    return keras.Model(inputs, x, name="emotionnet_cnn_trunk")
+        for layer in (layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{i}_conv"),
+                      layers.BatchNormalization(name=f"block{i}_bn"),
+                      layers.MaxPooling2D(padding="same", name=f"block{i}_pool"),
+                      layers.Dropout(d, name=f"block{i}_dropout")):
+            x = layers.TimeDistributed(layer, name=f"td_{layer.name}")(x) if sequence else layer(x)
+    return x
 
 
 def _emotionnet(input_shape, classes, recurrent, augmentation, name) -> keras.Model:
     sequence = len(tuple(input_shape)) == 4
     inputs, x = _input(input_shape, augmentation, sequence=sequence)
-    trunk = _emotionnet_cnn(tuple(input_shape)[-3:])
+    x = _emotionnet_cnn(x, sequence)
     if sequence:  # CK+ clips (frames, H, W, C): the recurrent layers read the frames in time order
-        x = layers.TimeDistributed(trunk, name="td_cnn")(x)
         x = layers.TimeDistributed(layers.Flatten(), name="td_flatten")(x)
     else:  # one image: the recurrent layers read the final map's spatial positions
-        x = trunk(x)
         h, w, c = x.shape[1:]
         x = layers.Reshape((h * w, c), name="to_sequence")(x)
     if recurrent is None:
@@ -346,4 +348,27 @@ def xu_rnn_lstm(input_shape=(48, 48, 1), classes: int = 7, units: int = 128, aug
     x = layers.LSTM(units, return_sequences=True, name="lstm1")(x)
     x = layers.LSTM(units, name="lstm2")(x)
     outputs = _classifier(x, 64, 0, classes)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------------------- our strong reference
+
+@register_model
+def reference_vgg(input_shape=(48, 48, 1), classes: int = 7, filters=(64, 128, 256, 512), units: int = 1024,
+                  dropout: float = 0.3, augmentation=(), name: str = "reference_vgg") -> keras.Model:
+    """Our strong FER2013 reference (not from the five papers): the VGG variant of Khaireddin &
+    Chen (2021), four stages of two 3x3 conv + BatchNorm + ReLU with max-pooling, then global
+    average pooling (instead of their flatten, 5 M parameters instead of 10 M), Dense 1024 and
+    dropout; logits out. Trained by experiments/reference.yaml."""
+    _check(classes, input_shape)
+    inputs, x = _input(input_shape, augmentation)
+    for i, f in enumerate(filters, start=1):
+        for j in (1, 2):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{i}_conv{j}")(x)
+            x = layers.BatchNormalization(name=f"block{i}_bn{j}")(x)
+            x = layers.Activation("relu", name=f"block{i}_relu{j}")(x)
+        x = layers.MaxPooling2D(name=f"block{i}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="gap_dropout")(x)
+    outputs = _classifier(x, units, dropout, classes)
     return keras.Model(inputs, outputs, name=name)

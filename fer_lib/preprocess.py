@@ -54,6 +54,10 @@ AUGMENTATION_PRESETS: dict[str, dict[str, Any]] = {
     # brightness, contrast, Gaussian noise.
     "emotionnet": {"flip": True, "rotation_deg": 10, "shift": 0.1, "zoom": 0.1,
                    "brightness": 0.2, "contrast": 0.2, "noise": 0.05},
+    # Our strong reference (experiments/reference.yaml): the heavier geometric and photometric
+    # augmentation of the best single FER2013 models (Khaireddin & Chen 2021 crop/rotate/flip).
+    "reference": {"flip": True, "rotation_deg": 15, "shift": 0.15, "zoom": 0.15, "shear": 0.1,
+                  "brightness": 0.2, "contrast": 0.3},
 }
 #: The parameters an augmentation spec may set; their meaning is in :mod:`fer_lib.augment`.
 AUGMENTATION_KEYS = frozenset({"flip", "rotation_deg", "shift", "zoom", "shear", "brightness", "contrast", "noise"})

@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_lib import cache
+from fer_lib import align, cache, cross_dataset
 from fer_lib.config import DataPaths, Profile, get_profile, project_dirs
 from fer_lib.experiment_data import load_dataset, prepare
 from fer_lib.experiments import Experiment, experiments_for, train_config
@@ -96,8 +96,27 @@ def noise_stages(spec: dict) -> list[str]:
     return stages
 
 
+def predict_tta(model, x: np.ndarray, flip: bool = False) -> tuple[np.ndarray, float]:
+    """Class probabilities, with ``flip`` averaged with those of the mirrored images (test-time
+    augmentation, ``evaluate: {tta_flip: true}``); images per second of the whole evaluation."""
+    proba, ips = predict(model, x)
+    if not flip:
+        return proba, ips
+    mirrored, ips2 = predict(model, np.ascontiguousarray(x[..., ::-1, :]))  # width is the axis before channels
+    return (proba + mirrored) / 2, 1 / (1 / ips + 1 / ips2)
+
+
+def tta_flip(spec: dict) -> bool:
+    return bool((spec.get("evaluate") or {}).get("tta_flip", False))
+
+
 def _evaluate(model, prep, spec: dict) -> dict:
-    proba, ips = predict(model, prep.x_test)
+    flip = tta_flip(spec)
+
+    def classify(x):  # every evaluation of this run, the noisy ones included, uses the same TTA
+        return predict_tta(model, x, flip)
+
+    proba, ips = classify(prep.x_test)
     out = {"proba": proba, "eval_images_per_s": ips, "noise": {}, "noise_raw": {}}
     sigmas = (spec.get("evaluate") or {}).get("noise_sigmas", [])
     stages = noise_stages(spec)
@@ -106,13 +125,10 @@ def _evaluate(model, prep, spec: dict) -> dict:
         noisy = add_gaussian_noise(x, float(sigma), seed=123)
         if prep.x_test.max() > 1.0:
             noisy = noisy * 255.0
-        p, _ = predict(model, noisy)
+        p, _ = classify(noisy)
         out["noise"][str(sigma)] = classification_report(prep.y_test, p, prep.class_names)["accuracy"]
     for sigma in sigmas if "raw" in stages else []:
-        if prep.test_raw is None:
-            raise ValueError("noise_stages: raw needs the raw test images; this split does not keep them")
-        raw = add_gaussian_noise(prep.test_raw.astype(np.float32) / 255.0, float(sigma), seed=123)
-        p, _ = predict(model, prep.from_raw(np.round(raw * 255.0).astype(np.uint8)))
+        p, _ = classify(prep.from_raw(prep.noisy_raw(sigma)))
         out["noise_raw"][str(sigma)] = classification_report(prep.y_test, p, prep.class_names)["accuracy"]
     return out
 
@@ -146,6 +162,9 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int, paths: Da
                          **kwargs)
     trained = fit(model, prep.x_train, prep.y_train, prep.x_val, prep.y_val, train_cfg, fold_dir, verbose=verbose)
     ev = _evaluate(model, prep, spec)
+    if cross_dataset.applies(spec, prep.class_names, paths):
+        ev["cross_dataset"] = cross_dataset.evaluate(lambda x: predict_tta(model, x, tta_flip(spec))[0], prep.steps,
+                                                     prep.input_kind, prep.y_test, ev["proba"], paths)
     model.save_weights(str(fold_dir / FINAL_WEIGHTS))  # the selected (best val-loss) weights
     d = {**trained, **ev, "params": int(model.count_params()), "seq_len": sequence_length(model),
          "sizes": prep.sizes(), "split": prep.split_name,
@@ -199,6 +218,7 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
                          if (k == "input" and noise) or (k == "raw" and noise_raw)},
         "test": test,
         "seq_len": first.get("seq_len"),
+        "cross_dataset": first.get("cross_dataset"),  # FER2013 models on CK+48 (fer_lib.cross_dataset)
         "rules_version": versions(),  # the verdict rules and claims file this result was made under
         "provenance": provenance(job, folds[0].data_hash, commit, first.get("determinism")),
     }
@@ -223,6 +243,24 @@ def jobs_for(papers: list[str], profile: str | Profile, names: list[str] | None 
             for seed in seeds if seeds is not None else prof.seeds:
                 out.append(Job(exp, prof, seed, Path(results_dir or dirs.results), Path(work_dir or dirs.work)))
     return out
+
+
+def align_for_jobs(jobs: list[Job], paths: DataPaths) -> list[Path]:
+    """Compute (or find cached) every alignment table ``jobs`` will ask for: each pool their splits
+    draw on and each raw-noise test set they evaluate. Returns the tables' cache files, which
+    ``fer bundle --align-for`` packs so the runs go where dlib is not installed."""
+    with align.recording_tables() as used:
+        for job in jobs:
+            spec = job.experiment.spec
+            if "align" not in spec.get("preprocess", []):
+                continue
+            sigmas = (spec.get("evaluate") or {}).get("noise_sigmas", []) if "raw" in noise_stages(spec) else []
+            for prep in prepare(job.experiment, job.profile, job.seed, paths):
+                for sigma in sigmas:
+                    prep.from_raw(prep.noisy_raw(sigma))
+                if cross_dataset.applies(spec, prep.class_names, paths):
+                    cross_dataset.ckplus_inputs(prep.steps, prep.input_kind, paths)
+    return sorted(used)
 
 
 #: Training images per fold at full size: FER2013's 28,709 training images (every split here

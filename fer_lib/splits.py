@@ -26,17 +26,28 @@ class Split:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
-def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, seed: int = 0) -> Split:
+def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, seed: int = 0,
+             validation: str = "training") -> Split:
     """FER2013's own split: Training for training (a stratified ``val_fraction`` of it held out
-    for validation), and PublicTest, PrivateTest or both (``test="all"``) for testing."""
+    for validation), and PublicTest, PrivateTest or both (``test="all"``) for testing.
+
+    ``validation="public"`` is the competition's protocol instead: all of Training to train,
+    PublicTest to select on, PrivateTest (``test="private"``) touched once to test."""
     choices = {"public": ["PublicTest"], "private": ["PrivateTest"], "all": ["PublicTest", "PrivateTest"]}
     if test not in choices:
         raise ValueError(f"test must be one of {sorted(choices)}. Received: test={test!r}")
+    if validation not in ("training", "public"):
+        raise ValueError(f"validation must be training or public. Received: validation={validation!r}")
+    if validation == "public" and test != "private":
+        raise ValueError("validation=public selects on PublicTest, so the test must be test=private")
     train_pool = np.flatnonzero(ds.usage == "Training")
     test_idx = np.flatnonzero(np.isin(ds.usage, choices[test]))
     if not len(train_pool) or not len(test_idx):
         raise DataError(f"{ds.source}: no Training or {choices[test]} images; the official split "
                         "needs the Usage of each image (file-name prefixes or the CSV Usage column)")
+    if validation == "public":
+        return Split(train_pool, np.flatnonzero(ds.usage == "PublicTest"), test_idx,
+                     "official (Training; validation PublicTest; test PrivateTest)")
     tr, va = validation_from(ds.labels, train_pool, val_fraction, seed)
     return Split(tr, va, test_idx, f"official (Training; test={'+'.join(choices[test])}; "
                                    f"val {val_fraction:.0%} of Training)")

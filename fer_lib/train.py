@@ -12,6 +12,7 @@ On JAX the default trainer keeps the data on the accelerator (:mod:`fer_lib.devi
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,6 +33,8 @@ class TrainConfig:
     reduce_lr_patience: int | None = None  # ReduceLROnPlateau on val_loss
     reduce_lr_factor: float = 0.5
     class_weight: bool = False
+    label_smoothing: float = 0.0  # of the cross-entropy targets (0: the papers' plain loss)
+    schedule: str = "constant"  # learning rate: constant, or cosine decay to 0 over the epochs
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -39,7 +42,14 @@ class TrainConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        cfg = cls(**d)
+        if cfg.schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown schedule {cfg.schedule!r}; use constant or cosine")
+        if cfg.schedule == "cosine" and cfg.reduce_lr_patience:
+            raise ValueError("schedule: cosine and reduce_lr_patience both set the learning rate; keep one")
+        if not 0.0 <= cfg.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1). Received: {cfg.label_smoothing}")
+        return cfg
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,13 +103,51 @@ def set_determinism(seed: int) -> dict:
     return out
 
 
-def _optimizer(name: str, lr: float):
+def make_optimizer(name: str, lr):
+    """The optimiser a config names at learning rate ``lr`` (a float or a Keras schedule):
+    adam, sgd, sgd_nesterov (momentum 0.9), rmsprop."""
     import keras
 
-    opts = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    opts = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop,
+            "sgd_nesterov": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)}
     if name not in opts:
         raise ValueError(f"unknown optimizer {name!r}; known: {sorted(opts)}")
     return opts[name](learning_rate=lr)
+
+
+def make_loss(label_smoothing: float = 0.0):
+    """Cross-entropy on logits with integer labels; with ``label_smoothing`` the targets put
+    ``1 - label_smoothing`` on the label and spread the rest evenly over all classes."""
+    import keras
+
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return _smoothed_loss_class()(label_smoothing)
+
+
+@functools.cache
+def _smoothed_loss_class():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="fer_lib")
+    class SmoothedSparseCrossentropy(keras.losses.Loss):
+        """Label-smoothed cross-entropy from logits and integer labels (Keras has it for one-hot only)."""
+
+        def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.label_smoothing = float(label_smoothing)
+
+        def call(self, y_true, y_pred):
+            ops = keras.ops
+            logp = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+            y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            nll = -ops.squeeze(ops.take_along_axis(logp, y[:, None], axis=-1), -1)
+            return (1.0 - self.label_smoothing) * nll - self.label_smoothing * ops.mean(logp, axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+    return SmoothedSparseCrossentropy
 
 
 def _epoch_log_callback(path: Path):
@@ -245,8 +293,11 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         raise ValueError(f"model {model.name!r} ends in a softmax; fit trains on logits (from_logits=True): "
                          "build its last Dense layer without activation (fer_lib.train.predict applies the "
                          "softmax)")
-    model.compile(optimizer=_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    lr = cfg.learning_rate
+    if cfg.schedule == "cosine":  # decays with the optimiser's step count, which resume restores
+        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * -(-len(y_train) // cfg.batch_size))
+    model.compile(optimizer=make_optimizer(cfg.optimizer, lr), loss=make_loss(cfg.label_smoothing),
+                  metrics=["accuracy"])
     best = workdir / "best.weights.h5"
     log = workdir / "epochs.jsonl"
     stateful = {"checkpoint": keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
@@ -272,7 +323,8 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         from fer_lib.device_train import device_fit  # JAX only
 
         device_fit(model, x_train, y_train, x_val, y_val, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                   callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+                   callbacks=callbacks, class_weight=class_weight, verbose=verbose,
+                   label_smoothing=cfg.label_smoothing)
     else:
         model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
                   shuffle=True, callbacks=callbacks, class_weight=class_weight, verbose=0 if verbose == 1 else verbose)

@@ -68,3 +68,13 @@ def test_device_trainer_refused_elsewhere(monkeypatch):
         resolve_trainer("device")
     with pytest.raises(ValueError, match="unknown trainer"):
         resolve_trainer("fast")
+
+
+def test_device_path_uses_the_same_smoothed_loss_as_fit():
+    from fer_lib import device_train
+    from fer_lib.train import make_loss
+
+    logits = np.random.default_rng(1).normal(size=(6, 7)).astype("float32")
+    y = np.arange(6) % 7
+    ours = float(np.mean(np.asarray(device_train._per_sample_ce(keras.ops.convert_to_tensor(logits), y, 0.1))))
+    assert ours == pytest.approx(float(keras.ops.convert_to_numpy(make_loss(0.1)(y, logits))), rel=1e-5)

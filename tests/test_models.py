@@ -84,3 +84,20 @@ def test_lamichhane_bilstm_fully_connected_head_of_section_5():
     assert "fc1" in [l.name for l in fc.layers] and "fc1" not in [l.name for l in plain.layers]
     # BiLSTM (2 x 128 = 256 features) -> Dense 256 adds 256 * 256 + 256 weights before the same output layer
     assert fc.count_params() - plain.count_params() == 256 * 256 + 256
+
+
+@pytest.mark.parametrize("shape,prefix", [((48, 48, 1), ""), ((3, 48, 48, 1), "td_")])
+def test_emotionnet_conv_layers_are_addressable_by_name(shape, prefix):
+    """Grad-CAM reads the last conv block by name: no nested trunk model hides it."""
+    m = models.create_model("emotionnet_cnn_lstm", input_shape=shape, classes=7)
+    assert m.get_layer(f"{prefix}block5_conv") is not None
+    assert not any(isinstance(getattr(layer, "layer", layer), keras.Model) for layer in m.layers)
+
+
+def test_a_second_builder_of_the_same_name_is_refused():
+    def ozer_cnn():  # same name as the registered builder, another function
+        raise AssertionError("never built")
+
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_model(ozer_cnn)
+    assert models.register_model(models.ozer_cnn) is models.ozer_cnn  # re-registering itself is harmless

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from fer_lib import audit, runner
+from fer_lib import audit, cross_dataset, runner
 from fer_lib.config import DataPaths, Profile
 from fer_lib.experiment_data import Prepared, load_dataset
 from fer_lib.experiments import experiments_for
@@ -86,3 +86,82 @@ def test_new_experiments_run(run, paper, name):
     exp = experiments_for(paper, [name])[0]
     assert r["experiment"] == exp.id and r["sizes"]["test"] == 32 and len(r["test"]["leaked"]) == 32
     assert r["assumptions"] == list(exp.assumptions) and r["rules_version"]["rules"]
+
+
+def test_bundle_carries_the_alignment_tables_a_run_needs(fer_root, ck_root, tmp_path, monkeypatch):
+    """``fer bundle --align-for``: the tables computed here travel in the bundle, and a machine
+    without dlib runs the EmotionNet pipeline (pool and raw-noise test sets) from them alone."""
+    from fer_lib import align, data
+    from fer_lib.experiment_data import prepare
+
+    paths = DataPaths.resolve(fer_root, ck_root, env={})
+    job = runner.jobs_for(["emotionnet"], MINI, ["full"], results_dir=tmp_path / "r", work_dir=tmp_path / "w")[0]
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "here"))
+    tables = runner.align_for_jobs([job], paths)
+    assert len(tables) == 5  # the sliced pool, the raw test images at each of three sigmas, CK+48 (cross-dataset)
+    ck = data.load_ckplus(ck_root)
+    bundle = data.save_bundle(ck, tmp_path / "ck.npz", alignment=align.tables_as_arrays(tables))
+
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "there"))  # the other machine: empty cache, no dlib
+    monkeypatch.setattr(align.importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ImportError, match="fer bundle --align-for"):
+        prepare(job.experiment, MINI, 0, paths)
+    back = data.load_bundle(bundle)
+    assert back.source_hash == ck.source_hash and len(list((tmp_path / "there" / "align").glob("*.npz"))) == 5
+    with align.recording_tables() as used:
+        prep = prepare(job.experiment, MINI, 0, paths)[0]
+        for sigma in (0.05, 0.1, 0.2):
+            prep.from_raw(prep.noisy_raw(sigma))
+        cross_dataset.ckplus_inputs(prep.steps, prep.input_kind, paths)
+    assert sorted(p.name for p in used) == sorted(p.name for p in tables)
+
+
+def test_fer2013_models_are_tested_on_ckplus(run):
+    r = run("xu", "cnn")
+    cd = r["cross_dataset"]
+    ck = load_dataset({"dataset": "ckplus"}, run.paths)
+    assert cd["ckplus_images"] == int((np.asarray(ck.class_names)[ck.labels] != "contempt").sum())
+    assert 0 <= cd["ckplus_accuracy"] <= 1 and cd["drop"] == pytest.approx(cd["fer2013_accuracy"] - cd["ckplus_accuracy"])
+    assert run("lamichhane", "cnn-3")["cross_dataset"] is None  # three classes: not the six shared emotions
+
+
+def test_shared_accuracy_predicts_among_the_six_shared_classes():
+    # FER2013 order: angry disgust fear happy sad surprise neutral
+    y = np.array([3, 3, 4, 6])
+    proba = np.array([[0, 0, 0, .4, 0, 0, .6],   # neutral is most probable, happy the best shared class: right
+                      [0, 0, 0, 0, .5, 0, .5],    # sad: wrong
+                      [0, 0, 0, 0, .9, 0, .1],    # right
+                      [0, 0, 0, 0, 0, 0, 1.]])    # a neutral face is not counted
+    assert cross_dataset.shared_accuracy(y, proba) == (pytest.approx(2 / 3), 3)
+
+
+def test_a_class_subset_is_not_served_the_full_pool_from_memory(fer_root):
+    """The pool memo is keyed by the class selection too: a 3-class run after a 7-class one in the
+    same process trains on its three classes."""
+    paths = DataPaths.resolve(fer_root, None, env={})
+    assert len(load_dataset({"dataset": "fer2013"}, paths).class_names) == 7
+    three = load_dataset({"dataset": "fer2013", "classes": ["happy", "sad", "neutral"]}, paths)
+    assert three.class_names == ("happy", "sad", "neutral") and set(np.unique(three.labels)) == {0, 1, 2}
+
+
+def test_test_time_flip_averages_an_image_and_its_mirror():
+    import keras
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)])
+    kernel = np.zeros((16, 2), "float32")
+    kernel[[r * 4 for r in range(4)], 0] = 1.0  # logit 0: the sum of the first column
+    kernel[[r * 4 + 3 for r in range(4)], 1] = 1.0  # logit 1: the sum of the last column
+    model.layers[-1].set_weights([kernel])
+    x = np.zeros((1, 4, 4, 1), "float32")
+    x[0, :, 0, 0] = 5.0  # bright left edge: class 0 alone, a tie once mirrored images are averaged in
+    assert runner.predict_tta(model, x)[0][0].argmax() == 0
+    assert np.allclose(runner.predict_tta(model, x, flip=True)[0], 0.5)
+
+
+def test_the_strong_reference_runs_and_is_not_a_paper(run):
+    from fer_lib import experiments
+
+    assert "reference" not in experiments.list_papers() and experiments.list_references() == ["reference"]
+    r = run("reference", "vgg")
+    assert r["config"]["evaluate"]["tta_flip"] and "validation PublicTest; test PrivateTest" in r["split"]
+    assert r["config"]["train"]["schedule"] == "cosine" and r["cross_dataset"]["ckplus_images"] > 0

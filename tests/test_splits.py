@@ -60,3 +60,13 @@ def test_ck_subject_kfold_has_no_subject_leak(ck_root):
         splits.check_disjoint(f, groups=ck.subject)
     with pytest.raises(AssertionError, match="share"):
         splits.check_disjoint(splits.Split(np.array([0]), np.array([1]), np.array([0]), "leaky"))
+
+
+def test_official_split_can_select_on_public_and_test_on_private():
+    ds = _synthetic()
+    sp = splits.official(ds, test="private", validation="public")
+    splits.check_disjoint(sp)
+    assert set(ds.usage[sp.train]) == {"Training"} and len(sp.train) == int((ds.usage == "Training").sum())
+    assert set(ds.usage[sp.val]) == {"PublicTest"} and set(ds.usage[sp.test]) == {"PrivateTest"}
+    with pytest.raises(ValueError, match="test=private"):
+        splits.official(ds, test="all", validation="public")

@@ -136,3 +136,42 @@ def test_set_determinism_reports_what_held():
     a = np.random.random(3)
     set_determinism(3)
     np.testing.assert_array_equal(a, np.random.random(3))
+
+
+def test_label_smoothing_loss_is_the_smoothed_cross_entropy():
+    import keras
+
+    from fer_lib.train import make_loss
+
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], dtype="float32")
+    y = np.array([0, 2])
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    eps = 0.1
+    target = np.full((2, 3), eps / 3)
+    target[np.arange(2), y] += 1 - eps  # Keras' one-hot label smoothing: (1 - eps) on the label + eps / K each
+    expected = float(np.mean(-(target * logp).sum(1)))
+    got = float(keras.ops.convert_to_numpy(make_loss(eps)(y, logits)))
+    assert got == pytest.approx(expected, rel=1e-5)
+    plain = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=eps)(np.eye(3)[y], logits)
+    assert got == pytest.approx(float(keras.ops.convert_to_numpy(plain)), rel=1e-5)
+
+
+def test_cosine_schedule_decays_the_learning_rate_over_the_run(fer_root, tmp_path):
+    import keras
+
+    x, y = _fer_slice(fer_root, per_class=4)  # 28 images, batch 8: 4 steps an epoch
+    set_determinism(0)
+    model = create_model("xu_rnn_lstm", units=8)
+    cfg = TrainConfig(epochs=2, batch_size=8, learning_rate=0.01, optimizer="sgd_nesterov", schedule="cosine",
+                      label_smoothing=0.1)
+    fit(model, x, y, x[:8], y[:8], cfg, tmp_path, verbose=0)
+    opt = model.optimizer
+    assert isinstance(opt.learning_rate_schedule if hasattr(opt, "learning_rate_schedule") else opt._learning_rate,
+                      keras.optimizers.schedules.CosineDecay)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 8
+    assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.0, abs=1e-7)  # the end of the decay
+    assert opt.nesterov and opt.momentum == 0.9
+    with pytest.raises(ValueError, match="keep one"):
+        TrainConfig.from_dict({"schedule": "cosine", "reduce_lr_patience": 3})
+    with pytest.raises(ValueError, match="unknown schedule"):
+        TrainConfig.from_dict({"schedule": "step"})

@@ -19,7 +19,8 @@ from fer_lib.config import REPO, DataPaths, get_profile
 
 NOTEBOOKS = REPO / "notebooks"
 #: Execution order: the data audit first, the scoreboard (which reads every paper's results) last.
-ORDER = ("data_audit", "wasey", "emotionnet", "lamichhane", "ozer", "xu", "scoreboard")
+ORDER = ("data_audit", "wasey", "emotionnet", "lamichhane", "ozer", "xu", "reference", "cross_dataset",
+         "explanations", "scoreboard")
 
 
 def executed_dir(profile: str) -> Path:

@@ -252,6 +252,56 @@ def timing_table(profile: str, paper: str, results: Results | None = None) -> pd
     return pd.DataFrame(rows)
 
 
+def cross_dataset_table(profile: str, results: Results | None = None) -> pd.DataFrame:
+    """FER2013 models on CK+48 (the six shared emotions, ``fer_lib.cross_dataset``): accuracy on
+    each dataset and the drop, mean over the seeds that recorded it, one row per experiment."""
+    rows = []
+    for exp, runs in sorted(_results(profile, None, results).items()):
+        cd = [r["cross_dataset"] for r in runs if r.get("cross_dataset")]
+        if not cd:
+            continue
+        mean = {k: float(np.mean([c[k] for c in cd])) for k in ("fer2013_accuracy", "ckplus_accuracy", "drop")}
+        rows.append({"experiment": exp, "model": runs[0]["config"]["model"], "seeds": len(cd),
+                     "FER2013 test (6 classes)": _fmt(mean["fer2013_accuracy"], "fraction"),
+                     "CK+48 (6 classes)": _fmt(mean["ckplus_accuracy"], "fraction"),
+                     "drop": _fmt(mean["drop"], "fraction", diff=True), "CK+48 images": cd[0]["ckplus_images"]})
+    return pd.DataFrame(rows, columns=["experiment", "model", "seeds", "FER2013 test (6 classes)",
+                                       "CK+48 (6 classes)", "drop", "CK+48 images"])
+
+
+def reference_runs(profile: str, results: Results | None = None, exp: str = "reference/vgg") -> pd.DataFrame:
+    """Our strong reference per seed: the PublicTest accuracy it was selected on, its PrivateTest
+    accuracy (touched once) and that accuracy on the test images with no copy in the training data."""
+    from fer_lib.export import selected_val_accuracy
+    from fer_lib.verdicts import leakage
+
+    rows = []
+    for r in sorted(_results(profile, None, results).get(exp, []), key=lambda r: r["seed"]):
+        lk = leakage(r) if r["test"].get("leaked") is not None else {}
+        rows.append({"seed": r["seed"], "epochs run": r["epochs_run"][0], "kept epoch": r["best_epoch"][0],
+                     "PublicTest (selection)": _fmt(selected_val_accuracy(r), "fraction"),
+                     "PrivateTest": _fmt(r["metrics"]["accuracy"], "fraction"),
+                     "PrivateTest without copies": _fmt(lk.get("accuracy_leak_free"), "fraction"),
+                     "device": (r.get("provenance") or {}).get("device")})
+    return pd.DataFrame(rows, columns=["seed", "epochs run", "kept epoch", "PublicTest (selection)", "PrivateTest",
+                                       "PrivateTest without copies", "device"])
+
+
+def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Results | None = None,
+                            exp: str = "reference/vgg") -> pd.DataFrame:
+    """Every FER2013 test-accuracy claim of the papers, our reproduction, and the strong reference
+    (mean over its seeds) on its own test split: how far each claim is from what a strong honest model gets."""
+    runs = _results(profile, None, results).get(exp, [])
+    ref = float(np.mean([r["metrics"]["accuracy"] for r in runs])) if runs else float("nan")
+    rows = []
+    for _, c in claims_df.iterrows():
+        if c["kind"] != "value" or c["metric"] != "accuracy" or c["evidence"].startswith("emotionnet/ck"):
+            continue
+        rows.append({"paper": c["paper"], "claim": c["what"] or c["id"], "claimed": _fmt(c["claimed"], "fraction"),
+                     "ours": _fmt(c["reproduced"], "fraction"), "strong reference": _fmt(ref, "fraction")})
+    return pd.DataFrame(rows, columns=["paper", "claim", "claimed", "ours", "strong reference"])
+
+
 def prediction_examples(run: dict, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
     """Indices (into the run's test order) of ``n`` correct and ``n`` wrong predictions, seeded,
     one class after another so that every class appears."""

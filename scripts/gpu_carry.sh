@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prepare .carry/ (git-ignored) for a GPU machine that has JAX but neither the datasets, dlib nor
+# TensorFlow/Keras: the two dataset bundles with every alignment table the runs need (computed
+# here with dlib, once) and the wheels of the pure-Python packages that machine lacks.
+#   bash scripts/gpu_carry.sh [PROFILE ...]        (default: paper quick)
+# Then, with the device tool: carry [".carry"] and run `bash scripts/gpu_run.sh paper 540`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profiles=("${@:-paper}"); [ $# -eq 0 ] && profiles=(paper quick)
+fer=.venv/bin/fer
+mkdir -p .carry/wheels
+$fer bundle --out .carry/fer2013.npz --align-for "${profiles[@]}"
+$fer bundle --dataset ckplus --out .carry/ckplus48.npz --align-for "${profiles[@]}"
+# keras and its two small pure dependencies the GPU image lacks, for its Python (3.12)
+ver() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
+.venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+  --platform manylinux2014_x86_64 -d .carry/wheels \
+  "keras==$(ver keras)" "namex==$(ver namex)" "optree==$(ver optree)"
+du -sh .carry .carry/* .carry/wheels/* | sed 's/^/[carry] /'
