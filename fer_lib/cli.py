@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
     from fer_lib.runner import jobs_for, run_jobs
 
     paths = _paths(args)
-    papers = args.paper or list_papers()
+    papers = args.paper or list_papers() + list_references()
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
     if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest
         ck = [j for j in jobs if j.experiment.spec.get("dataset") == "ckplus"]
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help=cmd_run.__doc__)
     data_args(s)
     s.add_argument("--paper", nargs="*", choices=list_papers() + list_references(),
-                   help="default: all papers; `reference` is our strong FER2013 reference model")
+                   help="default: all five papers and `reference` (our strong FER2013 model)")
     s.add_argument("--experiment", nargs="*", help="experiment names within one paper")
     s.add_argument("--profile", choices=list(PROFILES), default="smoke",
                    help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))

@@ -20,6 +20,18 @@ def test_show_hides_index_and_right_aligns_numbers():
     assert display.VERDICT_COLOURS["reproduced"] in html and display.VERDICT_COLOURS["missing"] in html
 
 
+def test_nullable_na_is_an_empty_cell_and_the_figure_draws_no_bar():
+    """A class outside a 3-class split is <NA> in the nullable (convert_dtypes) balance table."""
+    from fer_lib.book import figures
+    df = pd.DataFrame({"split": ["s", "s"], "part": ["train", "test"], "angry": [3, None], "happy": [7, 5]}
+                      ).convert_dtypes()
+    html = display.show(df).html
+    assert "&lt;NA&gt;" not in html and "<NA>" not in html
+    fig = figures.class_balance(df, ["angry", "happy"])
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    assert sorted(round(w, 2) for w in widths) == [0.0, 0.3, 0.7, 1.0]
+
+
 def test_named_index_becomes_a_column():
     df = pd.DataFrame({"x": [1, 2]}, index=pd.Index(["r1", "r2"], name="claim"))
     t = display.show(df)

@@ -89,11 +89,16 @@ def _scale_of(col: Any) -> str | None:
     return COLUMN_SCALES.get(str(last))
 
 
+def _empty(v: Any) -> bool:
+    """None, NaN or pandas' NA (nullable dtypes): shown as an empty cell."""
+    return v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v))
+
+
 def _looks_numeric(values: pd.Series) -> bool:
     """True when every non-empty value is a number or a number as text ("54.5 % [52.1, 56.9]")."""
     seen = False
     for v in values:
-        if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
+        if _empty(v) or v == "":
             continue
         if isinstance(v, bool):
             return False
@@ -106,7 +111,7 @@ def _looks_numeric(values: pd.Series) -> bool:
 
 def format_cell(value: Any, scale: str | None) -> str:
     """One cell as display text: numbers with their unit when the column has a scale."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _empty(value):
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"

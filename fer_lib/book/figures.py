@@ -342,11 +342,13 @@ def accuracy_vs_reference(summary: pd.DataFrame, reference: float = 0.65, spread
 
 
 def class_balance(table: pd.DataFrame, class_names: Sequence[str], title: str | None = None) -> Figure:
-    """Share of each class per split part (:func:`fer_lib.report.class_balance` rows)."""
+    """Share of each class per split part (:func:`fer_lib.report.class_balance` rows). A class
+    outside a split's task (the 3-class subsets) is empty (NA) there and drawn as no bar."""
     t = table.copy()
     t["split part"] = t["split"].str.slice(0, 40) + " | " + t["part"]
     cols = [c for c in class_names if c in t.columns]
-    shares = t.set_index("split part")[cols].div(t.set_index("split part")[cols].sum(1), axis=0)
+    counts = t.set_index("split part")[cols].astype(float).fillna(0.0)
+    shares = counts.div(counts.sum(axis=1), axis=0)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(shares) + 1.4))
     left = np.zeros(len(shares))
     for c, colour in zip(cols, sns.color_palette("tab10", len(cols))):
