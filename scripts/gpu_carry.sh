@@ -13,7 +13,9 @@ $fer bundle --out .carry/fer2013.npz --align-for "${profiles[@]}"
 $fer bundle --dataset ckplus --out .carry/ckplus48.npz --align-for "${profiles[@]}"
 # keras and its two small pure dependencies the GPU image lacks, for its Python (3.12)
 ver() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
-.venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-  --platform manylinux2014_x86_64 -d .carry/wheels \
+# (optree's newer wheels are tagged manylinux_2_28 or _2_17: pip matches each tag exactly)
+.venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .carry/wheels \
   "keras==$(ver keras)" "namex==$(ver namex)" "optree==$(ver optree)"
 du -sh .carry .carry/* .carry/wheels/* | sed 's/^/[carry] /'

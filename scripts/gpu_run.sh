@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 profile=${1:-paper}; budget=${2:-540}; shift $(( $# < 2 ? $# : 2 ))
 py=${PYTHON:-python3}
 out=${OUT:-build/gpu_out}; mkdir -p "$out"
-$py -c "import keras" 2>/dev/null || $py -m pip install -q --no-deps .carry/wheels/*.whl
+if ! $py -c "import keras" 2>/dev/null; then  # into /tmp: the image's site-packages may be read-only
+  $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .carry/wheels/*.whl || exit 1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} FER2013_PATH=${FER2013_PATH:-$PWD/.carry/fer2013.npz}
 export CKPLUS_PATH=${CKPLUS_PATH:-$PWD/.carry/ckplus48.npz} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 marker=$(mktemp); t0=$(date +%s)
