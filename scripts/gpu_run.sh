@@ -5,6 +5,8 @@
 # results/PROFILE are skipped; unpack work.tgz here and carry ".work" too, and the next call
 # resumes the cut-off runs from their last epoch.
 #   bash scripts/gpu_run.sh [PROFILE] [SECONDS] [fer run options, e.g. --paper emotionnet --workers 4]
+# BENCH=1 first runs benchmarks/train_throughput.py (its report lands in $OUT, named after the GPU)
+# inside the same SECONDS; BENCH="--quick" (or other options of that script) passes them on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-paper}; budget=${2:-540}; shift $(( $# < 2 ? $# : 2 ))
@@ -18,6 +20,14 @@ fi
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} FER2013_PATH=${FER2013_PATH:-$PWD/.carry/fer2013.npz}
 export CKPLUS_PATH=${CKPLUS_PATH:-$PWD/.carry/ckplus48.npz} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 marker=$(mktemp); t0=$(date +%s)
+if [ -n "${BENCH:-}" ]; then
+  bench_args=(); [ "$BENCH" != 1 ] && read -ra bench_args <<< "$BENCH"
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr 'A-Z ' 'a-z-')
+  timeout "$budget" $py benchmarks/train_throughput.py "${bench_args[@]}" --out "$out/train_throughput-${gpu:-cpu}-$KERAS_BACKEND.txt" \
+    > "$out/bench.log" 2>&1
+  echo "[gpu_run] benchmark exited $? after $(( $(date +%s) - t0 )) s" | tee -a "$out/bench.log"
+  budget=$(( budget - ($(date +%s) - t0) )); [ "$budget" -gt 30 ] || budget=30
+fi
 timeout --signal=TERM --kill-after=20 "$budget" $py -m fer_lib run --profile "$profile" --quiet "$@" \
   > "$out/run.log" 2>&1
 rc=$?
