@@ -90,3 +90,30 @@ def test_class_names_are_defined_once():
     for c in C.load_claims():
         for cls in (c.best or ()) + (c.worst or ()) + tuple(x for pair in (c.pairs or ()) for x in pair):
             assert cls in FER2013_CLASSES + CKPLUS_CLASSES, (c.id, cls)
+
+
+def _discarded_show_calls(source: str) -> list[int]:
+    """Lines of ``show(...)`` statements whose table Jupyter never displays: only a cell's last
+    top-level expression is shown, so one inside a block (or before the end) must be ``display``ed."""
+    tree = ast.parse(source)
+    last = tree.body[-1] if tree.body else None
+    return [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+            and getattr(n.value.func, "id", None) == "show" and n is not last]
+
+
+def test_every_table_a_notebook_builds_is_displayed():
+    import jupytext
+
+    lost = []
+    for path in sorted((REPO / "notebooks").glob("*.md")):
+        for cell in jupytext.read(path).cells:
+            if cell.cell_type == "code":
+                lost += [f"{path.name}: {cell.source.splitlines()[i - 1].strip()}"
+                         for i in _discarded_show_calls(cell.source)]
+    assert not lost, "tables built but never shown (wrap them in display(...)):\n" + "\n".join(lost)
+
+
+def test_the_discarded_table_check_can_fail():
+    assert _discarded_show_calls("if x:\n    show(a)\nelse:\n    y = 1\n") == [2]
+    assert _discarded_show_calls("x = 1\nshow(a)\n") == []
