@@ -1,6 +1,8 @@
 """The book's tables and generated fragments, built from the committed quick results."""
 from __future__ import annotations
 
+import numpy as np
+
 from fer_lib import verdicts
 from fer_lib.book import pages, tables
 from fer_lib.results import load_results
@@ -35,3 +37,13 @@ def test_generated_fragments(tmp_path):
             "build_info.json"} <= written
     assert info["profile"] == "quick" and info["runs"] == sum(len(v) for v in load_results("quick").values())
     assert "quick" in (tmp_path / "gen" / "profile.md").read_text()
+
+
+def test_prediction_examples_one_per_class_when_asked():
+    run = {"class_names": ["a", "b", "c"],
+           "test": {"y_true": [0, 0, 0, 1, 1, 2], "proba": [[1, 0, 0]] * 3 + [[0, 1, 0], [1, 0, 0], [1, 0, 0]]}}
+    filled = tables.prediction_examples(run, n=3)
+    assert len(filled["correct"]) == 3  # classes repeat to fill n
+    one = tables.prediction_examples(run, n=3, per_class=1)
+    y = np.asarray(run["test"]["y_true"])
+    assert sorted(y[one["correct"]].tolist()) == [0, 1] and sorted(y[one["wrong"]].tolist()) == [1, 2]

@@ -302,16 +302,19 @@ def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Resu
     return pd.DataFrame(rows, columns=["paper", "claim", "claimed", "ours", "strong reference"])
 
 
-def prediction_examples(run: dict, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+def prediction_examples(run: dict, n: int = 8, seed: int = 0, per_class: int | None = None
+                        ) -> dict[str, np.ndarray]:
     """Indices (into the run's test order) of ``n`` correct and ``n`` wrong predictions, seeded,
-    one class after another so that every class appears."""
+    one class after another so that every class appears; at most ``per_class`` of one true class
+    (fewer than ``n`` then, when a model gets few classes right)."""
     y = np.asarray(run["test"]["y_true"])
     pred = np.asarray(run["test"]["proba"]).argmax(1)
     rng = np.random.default_rng(seed)
     out = {}
     for name, mask in (("correct", pred == y), ("wrong", pred != y)):
         picks: list[int] = []
-        pools = [rng.permutation(np.flatnonzero(mask & (y == c))).tolist() for c in range(len(run["class_names"]))]
+        pools = [rng.permutation(np.flatnonzero(mask & (y == c))).tolist()[:per_class]
+                 for c in range(len(run["class_names"]))]
         while len(picks) < n and any(pools):
             for p in pools:
                 if p and len(picks) < n:
