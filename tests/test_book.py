@@ -30,6 +30,8 @@ def test_nullable_na_is_an_empty_cell_and_the_figure_draws_no_bar():
     fig = figures.class_balance(df, ["angry", "happy"])
     widths = [p.get_width() for p in fig.axes[0].patches]
     assert sorted(round(w, 2) for w in widths) == [0.0, 0.3, 0.7, 1.0]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["s | train", "s | test (1 of 2 classes)"]
 
 
 def test_named_index_becomes_a_column():

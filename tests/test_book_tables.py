@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from fer_lib import verdicts
 from fer_lib.book import pages, tables
@@ -47,3 +48,17 @@ def test_prediction_examples_one_per_class_when_asked():
     one = tables.prediction_examples(run, n=3, per_class=1)
     y = np.asarray(run["test"]["y_true"])
     assert sorted(y[one["correct"]].tolist()) == [0, 1] and sorted(y[one["wrong"]].tolist()) == [1, 2]
+
+
+def test_reference_beside_claims_says_why_a_value_is_missing():
+    claims = pd.DataFrame([
+        {"kind": "value", "metric": "accuracy", "evidence": "ozer/csv-cnn", "paper": "ozer", "section": "Table 1",
+         "what": "accuracy of csv-cnn", "id": "a", "claimed": 0.55, "reproduced": 0.52, "verdict": "reproduced"},
+        {"kind": "value", "metric": "accuracy", "evidence": "xu/cnn", "paper": "xu", "section": "4",
+         "what": "accuracy of cnn", "id": "b", "claimed": 0.6, "reproduced": None, "verdict": "run failed"},
+        {"kind": "value", "metric": "accuracy", "evidence": "emotionnet/ck_full", "paper": "emotionnet",
+         "section": "5", "what": "ck", "id": "c", "claimed": 0.97, "reproduced": 0.9, "verdict": "reproduced"}])
+    ref = [{"metrics": {"accuracy": 0.70}}, {"metrics": {"accuracy": 0.72}}]
+    t = tables.reference_beside_claims(claims, "paper", {"reference/vgg": ref})
+    assert t["ours"].tolist() == ["52.0 %", "run failed"]  # CK+ claims are not FER2013 claims
+    assert t["where"].tolist() == ["Table 1", "4"] and set(t["strong reference"]) == {"71.0 %"}

@@ -6,6 +6,7 @@ the committed results files.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -345,15 +346,21 @@ def class_balance(table: pd.DataFrame, class_names: Sequence[str], title: str | 
     """Share of each class per split part (:func:`fer_lib.report.class_balance` rows). A class
     outside a split's task (the 3-class subsets) is empty (NA) there and drawn as no bar."""
     t = table.copy()
-    t["split part"] = t["split"].str.slice(0, 40) + " | " + t["part"]
     cols = [c for c in class_names if c in t.columns]
-    counts = t.set_index("split part")[cols].astype(float).fillna(0.0)
-    shares = counts.div(counts.sum(axis=1), axis=0)
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(shares) + 1.4))
-    left = np.zeros(len(shares))
-    for c, colour in zip(cols, sns.color_palette("tab10", len(cols))):
-        ax.barh(shares.index, shares[c], left=left, color=colour, label=c)
-        left += shares[c].to_numpy()
+    counts = t[cols].astype(float).fillna(0.0).to_numpy()
+    n_classes = (t[cols].notna()).sum(axis=1).to_numpy()
+    pools = t["pool"] if "pool" in t.columns else [None] * len(t)  # one split on two pools: two rows
+    labels = [textwrap.fill(" | ".join(str(v) for v in (s, pool, part) if v is not None)
+                            + (f" ({k} of {len(cols)} classes)" if k < len(cols) else ""), 48)
+              for s, pool, part, k in zip(t["split"], pools, t["part"], n_classes)]
+    shares = counts / counts.sum(axis=1, keepdims=True)
+    y = np.arange(len(t))  # positions, not labels: two splits may share a (shortened) label
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.4))
+    left = np.zeros(len(t))
+    for k, (c, colour) in enumerate(zip(cols, sns.color_palette("tab10", len(cols)))):
+        ax.barh(y, shares[:, k], left=left, color=colour, label=c)
+        left += shares[:, k]
+    ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of images")

@@ -297,9 +297,12 @@ def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Resu
     for _, c in claims_df.iterrows():
         if c["kind"] != "value" or c["metric"] != "accuracy" or c["evidence"].startswith("emotionnet/ck"):
             continue
-        rows.append({"paper": c["paper"], "claim": c["what"] or c["id"], "claimed": _fmt(c["claimed"], "fraction"),
-                     "ours": _fmt(c["reproduced"], "fraction"), "strong reference": _fmt(ref, "fraction")})
-    return pd.DataFrame(rows, columns=["paper", "claim", "claimed", "ours", "strong reference"])
+        ours = c["reproduced"]  # no value when the verdict engine set the run aside: say why
+        rows.append({"paper": c["paper"], "where": c["section"], "claim": c["what"] or c["id"],
+                     "claimed": _fmt(c["claimed"], "fraction"),
+                     "ours": _fmt(ours, "fraction") if ours is not None and not pd.isna(ours) else c["verdict"],
+                     "strong reference": _fmt(ref, "fraction")})
+    return pd.DataFrame(rows, columns=["paper", "where", "claim", "claimed", "ours", "strong reference"])
 
 
 def prediction_examples(run: dict, n: int = 8, seed: int = 0, per_class: int | None = None
