@@ -15,7 +15,9 @@ Same model, batch size, optimiser, data and device for both:
 
 Real FER2013 images (pixel content does not change the cost). An epoch's time includes its
 validation pass; the first epoch (compilation) is not counted and the fastest of the others is
-reported, evaluation is the best of three passes (a shared host only ever slows a pass down). The projection multiplies every
+reported, evaluation is the best of three passes (a shared host only ever slows a pass down). Each
+path runs ``--repeats`` times, alternating which goes first, so drift on the host favours neither;
+the best pass of each is reported. The projection multiplies every
 ``paper``-profile run's optimiser steps (epochs x training images / batch x folds, no early stop:
 an upper bound) by the measured steps/s of the benchmarked model it maps to, one run at a time.
 """
@@ -105,7 +107,8 @@ def eval_rate(fn, x, repeats: int = 3) -> float:
     return len(x) / best
 
 
-def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n_val: int, epochs: int) -> dict:
+def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n_val: int, epochs: int,
+          repeats: int = 1) -> dict:
     exp = experiments_for(paper, [name])[0]
     spec = exp.spec
     cfg = train_config(exp, "paper")
@@ -117,27 +120,39 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
     bs = cfg.batch_size
     steps = math.ceil(n_train / bs)
 
-    keras.utils.set_random_seed(0)
-    model = create_model(spec["model"], **kwargs)
-    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    timer = EpochTimer()
-    if aug:
-        flow = host_augmentation(aug).flow(x, y, batch_size=bs, seed=0)
-        model.fit(flow, validation_data=(xv, yv), epochs=epochs, callbacks=[timer], verbose=0)
-    else:
-        model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=bs, shuffle=True,
-                  callbacks=[timer], verbose=0)
-    paper_s = steady(timer.seconds)
-    paper_eval = eval_rate(lambda v: model.predict(v, batch_size=bs, verbose=0), xv)
+    def paper_style() -> tuple[float, float]:
+        keras.utils.set_random_seed(0)
+        model = create_model(spec["model"], **kwargs)
+        model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        timer = EpochTimer()
+        if aug:
+            flow = host_augmentation(aug).flow(x, y, batch_size=bs, seed=0)
+            model.fit(flow, validation_data=(xv, yv), epochs=epochs, callbacks=[timer], verbose=0)
+        else:
+            model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=bs, shuffle=True,
+                      callbacks=[timer], verbose=0)
+        return steady(timer.seconds), eval_rate(lambda v: model.predict(v, batch_size=bs, verbose=0), xv)
 
-    keras.utils.set_random_seed(0)
-    ours = create_model(spec["model"], augmentation=augmentation_layers(spec.get("augmentation"), seed=0), **kwargs)
-    with tempfile.TemporaryDirectory() as work:
-        out = fit(ours, x, y, xv, yv, type(cfg)(**{**cfg.to_dict(), "epochs": epochs, "early_stopping_patience": None,
-                                                   "reduce_lr_patience": None}), Path(work), verbose=0)
-    ours_s = steady([s for s in out["history"]["seconds"] if s is not None])
-    ours_eval = eval_rate(lambda v: predict(ours, v)[0], xv)
+    def ours() -> tuple[float, float]:
+        keras.utils.set_random_seed(0)
+        model = create_model(spec["model"], augmentation=augmentation_layers(spec.get("augmentation"), seed=0),
+                             **kwargs)
+        short = type(cfg)(**{**cfg.to_dict(), "epochs": epochs, "early_stopping_patience": None,
+                             "reduce_lr_patience": None})
+        with tempfile.TemporaryDirectory() as work:
+            out = fit(model, x, y, xv, yv, short, Path(work), verbose=0)
+        return (steady([s for s in out["history"]["seconds"] if s is not None]),
+                eval_rate(lambda v: predict(model, v)[0], xv))
+
+    # Alternate which path goes first and keep each path's best: a drifting shared host then
+    # favours neither (one pass of each, paper-style first, when repeats is 1).
+    runs = {"paper": [], "ours": []}
+    for rep in range(repeats):
+        for path in (("paper", "ours") if rep % 2 == 0 else ("ours", "paper")):
+            runs[path].append(paper_style() if path == "paper" else ours())
+    paper_s, paper_eval = min(t for t, _ in runs["paper"]), max(e for _, e in runs["paper"])
+    ours_s, ours_eval = min(t for t, _ in runs["ours"]), max(e for _, e in runs["ours"])
     return {"label": label, "model": spec["model"], "paper": paper, "batch": bs, "aug": bool(aug),
             "paper_ips": n_train / paper_s, "ours_ips": n_train / ours_s,
             "paper_sps": steps / paper_s, "ours_sps": steps / ours_s,
@@ -169,11 +184,13 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="CI-sized: 256 training images, 2 epochs, no projection")
     ap.add_argument("--train", type=int, default=4096, help="training images per epoch")
     ap.add_argument("--epochs", type=int, default=4, help="epochs per path (the first is not counted)")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="passes of each path, alternating which goes first; the best is reported")
     ap.add_argument("--arch", nargs="*", help="labels to run (default: all)")
     ap.add_argument("--fer2013", help="FER2013 folder, CSV or bundle (default: $FER2013_PATH or ../shared)")
     ap.add_argument("--out", help="also write the report to this file")
     args = ap.parse_args()
-    n_train, epochs = (256, 2) if args.quick else (args.train, args.epochs)
+    n_train, epochs, repeats = (256, 2, 1) if args.quick else (args.train, args.epochs, args.repeats)
     n_val = max(64, n_train // 8)
     ds = data.load_fer2013(DataPaths.resolve(args.fer2013, None).fer2013)
     order = np.random.default_rng(0).permutation(len(ds))[: n_train + n_val]
@@ -186,8 +203,9 @@ def main() -> int:
              f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
              f"versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()
                                        if k in ("keras", "tensorflow", "jax", "numpy")),
-             f"{n_train} training + {n_val} validation FER2013 images per epoch, {epochs} epochs per path "
-             "(the fastest after the first); images/s of training (validation pass included) and of "
+             f"{n_train} training + {n_val} validation FER2013 images per epoch, {epochs} epochs per path and "
+             f"pass, {repeats} pass(es) per path alternating which goes first (the fastest epoch after "
+             "each pass's first); images/s of training (validation pass included) and of "
              "evaluation (best of 3 passes)", ""]
     head = (f"{'architecture':27s} {'batch':>5s} | {'paper img/s':>11s} {'ours img/s':>10s} {'ratio':>6s} | "
             f"{'paper step/s':>12s} {'ours step/s':>11s} | {'eval paper':>10s} {'eval ours':>9s} {'ratio':>6s}")
@@ -195,7 +213,7 @@ def main() -> int:
     print("\n".join(lines), flush=True)
     rows = []
     for label, paper, name in archs:
-        r = bench(label, paper, name, x_all, labels, n_train, n_val, epochs)
+        r = bench(label, paper, name, x_all, labels, n_train, n_val, epochs, repeats)
         rows.append(r)
         line = (f"{label:27s} {r['batch']:5d} | {r['paper_ips']:11.0f} {r['ours_ips']:10.0f} "
                 f"{r['ours_ips'] / r['paper_ips']:5.2f}x | {r['paper_sps']:12.1f} {r['ours_sps']:11.1f} | "
