@@ -15,7 +15,8 @@ Same model, batch size, optimiser, data and device for both:
 
 Real FER2013 images (pixel content does not change the cost). An epoch's time includes its
 validation pass; the first epoch (compilation) is not counted and the fastest of the others is
-reported, evaluation is the best of three passes (a shared host only ever slows a pass down). Each
+reported, evaluation (over the training images, long enough to time) is the best of three passes
+(a shared host only ever slows a pass down). Each
 path runs ``--repeats`` times, alternating which goes first, so drift on the host favours neither;
 the best pass of each is reported. The projection multiplies every
 ``paper``-profile run's optimiser steps (epochs x training images / batch x folds, no early stop:
@@ -132,7 +133,7 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
         else:
             model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=bs, shuffle=True,
                       callbacks=[timer], verbose=0)
-        return steady(timer.seconds), eval_rate(lambda v: model.predict(v, batch_size=bs, verbose=0), xv)
+        return steady(timer.seconds), eval_rate(lambda v: model.predict(v, batch_size=bs, verbose=0), x)
 
     def ours() -> tuple[float, float]:
         keras.utils.set_random_seed(0)
@@ -143,7 +144,7 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
         with tempfile.TemporaryDirectory() as work:
             out = fit(model, x, y, xv, yv, short, Path(work), verbose=0)
         return (steady([s for s in out["history"]["seconds"] if s is not None]),
-                eval_rate(lambda v: predict(model, v)[0], xv))
+                eval_rate(lambda v: predict(model, v)[0], x))
 
     # Alternate which path goes first and keep each path's best: a drifting shared host then
     # favours neither (one pass of each, paper-style first, when repeats is 1).
@@ -206,7 +207,7 @@ def main() -> int:
              f"{n_train} training + {n_val} validation FER2013 images per epoch, {epochs} epochs per path and "
              f"pass, {repeats} pass(es) per path alternating which goes first (the fastest epoch after "
              "each pass's first); images/s of training (validation pass included) and of "
-             "evaluation (best of 3 passes)", ""]
+             f"evaluation over the {n_train} training images (best of 3 passes)", ""]
     head = (f"{'architecture':27s} {'batch':>5s} | {'paper img/s':>11s} {'ours img/s':>10s} {'ratio':>6s} | "
             f"{'paper step/s':>12s} {'ours step/s':>11s} | {'eval paper':>10s} {'eval ours':>9s} {'ratio':>6s}")
     lines += [head, "-" * len(head)]
@@ -222,9 +223,11 @@ def main() -> int:
         print(line, flush=True)
     if not args.quick and {p for _, p, _ in ARCHS} <= {r["paper"] for r in rows}:
         tp, to, n, mapped = projection(rows)
-        extra = ["", f"projected paper profile ({n} runs, max epochs, no early stop, one run at a time): "
+        extra = ["", f"projected paper profile of the five papers ({n} runs, max epochs, no early stop, one run at a "
+                     "time; the strong reference not included): "
                      f"paper-style {tp / 3600:.1f} h, ours {to / 3600:.1f} h ({tp / to:.2f}x)",
-                 "  models without their own row use their paper's row: " + ", ".join(mapped)]
+                 "  models without their own row use their paper's row: " + ", ".join(mapped),
+                 "  (CK+ clip runs are priced per clip at the single-image model's step rate)"]
         lines += extra
         print("\n".join(extra))
     if args.out:

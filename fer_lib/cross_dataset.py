@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fer_lib.config import FER2013_CLASSES, DataPaths
-from fer_lib.data import load_ckplus
-from fer_lib.experiment_data import preprocess_raw
+from fer_lib.experiment_data import load_dataset, preprocess_raw
 
 #: FER2013 class -> CK+48 class of the same emotion.
 SHARED = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happy", "sad": "sadness",
@@ -29,7 +28,7 @@ def applies(spec: dict, class_names: tuple[str, ...], paths: DataPaths) -> bool:
 
 def ckplus_inputs(steps: tuple[str, ...], input_kind: str, paths: DataPaths) -> tuple[np.ndarray, np.ndarray]:
     """CK+48 images of the shared emotions as the model reads them, and their FER2013 label indices."""
-    ck = load_ckplus(paths.ckplus)
+    ck = load_dataset({"dataset": "ckplus"}, paths)  # memoised: one decode per process
     fer_index = {SHARED[f]: FER2013_CLASSES.index(f) for f in SHARED}
     names = np.asarray(ck.class_names)[ck.labels]
     keep = np.isin(names, list(fer_index))

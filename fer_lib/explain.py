@@ -16,7 +16,8 @@ import keras
 import numpy as np
 
 from fer_lib.config import REPO, DataPaths
-from fer_lib.experiment_data import preprocess_raw, test_images
+from fer_lib.experiment_data import prepare
+from fer_lib.experiments import experiments_for
 from fer_lib.models import create_model
 from fer_lib.preprocess import augmentation_layers
 
@@ -90,20 +91,32 @@ def load_run_model(run: dict, weights: Path) -> keras.Model:
     return model
 
 
-def examples(run: dict, paths: DataPaths, picks: dict[str, np.ndarray], model: keras.Model) -> dict:
-    """For test positions ``picks`` (e.g. correct / wrong per class): raw images, the model's
-    input (the run's own preprocessing), Grad-CAM maps, true and predicted class names."""
-    cfg = run["config"]
-    raw_all = test_images(run, paths)
+def test_inputs(run: dict, paths: DataPaths) -> np.ndarray:
+    """The run's test inputs exactly as the runner prepared them (the pool's cached alignment table,
+    CLAHE, input format), in the order of ``run["test"]["ids"]`` (the first fold's, whose weights
+    the runner keeps). Re-preprocessing a few raw images would re-align them under another table."""
+    exp = experiments_for(run["paper"], [run["name"]])[0]
+    fold = prepare(exp, run["profile"], run["seed"], paths)[0]
+    recorded = [str(i) for i in run["test"]["ids"][:len(fold.test_ids)]]
+    if [str(i) for i in fold.test_ids] != recorded:
+        raise ValueError(f"the test images of {run['experiment']} seed {run['seed']} prepared now differ from the "
+                         "recorded ones: the config or the data changed since the run (re-run it to explain it)")
+    return fold.x_test
+
+
+def examples(run: dict, x_test: np.ndarray, picks: dict[str, np.ndarray], model: keras.Model) -> dict:
+    """For test positions ``picks`` (e.g. correct / wrong per class) of the run's test inputs
+    ``x_test`` (:func:`test_inputs`): the inputs, Grad-CAM maps, true and predicted class names."""
     y = np.asarray(run["test"]["y_true"])
     pred = np.asarray(run["test"]["proba"]).argmax(1)
     names = np.asarray(run["class_names"])
     out = {}
     for key, idx in picks.items():
         idx = np.asarray(idx, dtype=int)
+        idx = idx[idx < len(x_test)]  # k-fold runs: the first fold's test images
         if not len(idx):
             continue
-        x = preprocess_raw(raw_all[idx], list(cfg.get("preprocess") or []), cfg.get("input", "gray01"))
+        x = x_test[idx]
         cams = grad_cam(model, x, pred[idx])
         out[key] = {"images": x, "cams": cams, "overlays": np.stack([overlay(i, c) for i, c in zip(x, cams)]),
                     "true": names[y[idx]], "pred": names[pred[idx]]}

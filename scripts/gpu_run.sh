@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine (see scripts/gpu_carry.sh): install the carried wheels, train PROFILE with
 # the JAX backend from the carried bundles for at most SECONDS, then pack what finished into $OUT
-# (results JSON, and the resume state of runs that were cut off). Runs already committed under
+# (results JSON, their weights apart, and the resume state of runs that were cut off). Exits 0 when
+# the budget ended the run as planned, else fer run's status. Runs already committed under
 # results/PROFILE are skipped; unpack work.tgz here and carry ".work" too, and the next call
 # resumes the cut-off runs from their last epoch.
 #   bash scripts/gpu_run.sh [PROFILE] [SECONDS] [fer run options, e.g. --paper emotionnet --workers 4]
@@ -26,14 +27,26 @@ if [ -n "${BENCH:-}" ]; then
   timeout "$budget" $py benchmarks/train_throughput.py "${bench_args[@]}" --out "$out/train_throughput-${gpu:-cpu}-$KERAS_BACKEND.txt" \
     > "$out/bench.log" 2>&1
   echo "[gpu_run] benchmark exited $? after $(( $(date +%s) - t0 )) s" | tee -a "$out/bench.log"
-  budget=$(( budget - ($(date +%s) - t0) )); [ "$budget" -gt 30 ] || budget=30
+  budget=$(( budget - ($(date +%s) - t0) ))
 fi
-timeout --signal=TERM --kill-after=20 "$budget" $py -m fer_lib run --profile "$profile" --quiet "$@" \
-  > "$out/run.log" 2>&1
-rc=$?
+rc=0
+if [ "$budget" -ge 60 ]; then  # less is not worth starting: packing must still fit the caller's limit
+  timeout --signal=TERM --kill-after=20 "$budget" $py -m fer_lib run --profile "$profile" --quiet "$@" \
+    > "$out/run.log" 2>&1
+  rc=$?
+else
+  echo "[gpu_run] only ${budget} s of the budget left: no training this call" > "$out/run.log"
+fi
 echo "[gpu_run] fer run exited $rc after $(( $(date +%s) - t0 )) s (124: the time budget ended it)" | tee -a "$out/run.log"
 find results/"$profile" -name 'seed*.json' -newer "$marker" -print0 2>/dev/null \
   | tar czf "$out/results.tgz" --null -T -
+# the kept weights beside them (git-ignored; the explanations page and fer export-weights read them),
+# apart, so that results.tgz comes back even where the weights are too large to come back
+find results/"$profile" -name 'seed*.weights.h5' -newer "$marker" -print0 2>/dev/null \
+  | tar czf "$out/weights.tgz" --null -T -
 [ -d .work/"$profile" ] && tar czf "$out/work.tgz" .work/"$profile"
 $py -m fer_lib results --profile "$profile" > "$out/summary.txt" 2>&1
 ls -la "$out"
+# 124 is the budget ending the run, as planned (cut-off runs resume next call); anything else is a failure
+[ "$rc" -eq 124 ] && exit 0
+exit "$rc"

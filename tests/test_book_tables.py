@@ -57,8 +57,11 @@ def test_reference_beside_claims_says_why_a_value_is_missing():
         {"kind": "value", "metric": "accuracy", "evidence": "xu/cnn", "paper": "xu", "section": "4",
          "what": "accuracy of cnn", "id": "b", "claimed": 0.6, "reproduced": None, "verdict": "run failed"},
         {"kind": "value", "metric": "accuracy", "evidence": "emotionnet/ck_full", "paper": "emotionnet",
-         "section": "5", "what": "ck", "id": "c", "claimed": 0.97, "reproduced": 0.9, "verdict": "reproduced"}])
+         "section": "5", "what": "ck", "id": "c", "claimed": 0.97, "reproduced": 0.9, "verdict": "reproduced"},
+        {"kind": "value", "metric": "accuracy", "evidence": "lamichhane/cnn_bilstm-3", "paper": "lamichhane",
+         "section": "Abstract", "what": "3 classes", "id": "d", "claimed": 0.89, "reproduced": 0.8,
+         "verdict": "reproduced"}])
     ref = [{"metrics": {"accuracy": 0.70}}, {"metrics": {"accuracy": 0.72}}]
     t = tables.reference_beside_claims(claims, "paper", {"reference/vgg": ref})
-    assert t["ours"].tolist() == ["52.0 %", "run failed"]  # CK+ claims are not FER2013 claims
+    assert t["ours"].tolist() == ["52.0 %", "run failed"]  # CK+ and 3-class claims are another task
     assert t["where"].tolist() == ["Table 1", "4"] and set(t["strong reference"]) == {"71.0 %"}

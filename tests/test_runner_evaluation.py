@@ -125,6 +125,17 @@ def test_fer2013_models_are_tested_on_ckplus(run):
     assert run("lamichhane", "cnn-3")["cross_dataset"] is None  # three classes: not the six shared emotions
 
 
+def test_a_failing_cross_dataset_test_does_not_lose_the_run(run, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ImportError("no alignment table for CK+48")
+
+    monkeypatch.setattr(cross_dataset, "evaluate", broken)
+    r = run("xu", "cnn")
+    assert r["metrics"]["accuracy"] is not None and r["cross_dataset"] == {
+        "error": "ImportError: no alignment table for CK+48"}
+    assert "cross-dataset test skipped" in capsys.readouterr().err
+
+
 def test_shared_accuracy_predicts_among_the_six_shared_classes():
     # FER2013 order: angry disgust fear happy sad surprise neutral
     y = np.array([3, 3, 4, 6])

@@ -1,8 +1,8 @@
 """Figures for the book (seaborn / matplotlib). Every function returns a ``Figure``; none shows it.
 
 Inputs are results dicts as written by :mod:`fer_lib.runner` (one run) or ``{label: run}``
-mappings, and the DataFrames of :mod:`fer_lib.report`, so a figure can always be redrawn from
-the committed results files.
+mappings, and the DataFrames of :mod:`fer_lib.book.tables` and :mod:`fer_lib.audit`, so a figure
+can always be redrawn from the committed results files.
 """
 from __future__ import annotations
 
@@ -214,7 +214,7 @@ def per_class_recall(runs: Mapping[str, dict | Sequence[dict]], title: str | Non
 def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction", "auc"),
                           kinds: Sequence[str] = ("value",), title: str | None = None) -> Figure:
     """Dot plot of claimed (cross) and reproduced (dot, 95 % CI bar) values, one line per claim,
-    coloured by verdict. Takes :func:`fer_lib.report.evaluate_claims` output; by default the
+    coloured by verdict. Takes :func:`fer_lib.verdicts.evaluate_claims` output; by default the
     value claims on a 0-1 scale (accuracy-like metrics and AUCs) that have a number of ours."""
     sel = df[df["kind"].isin(kinds) & df["scale"].isin(scales)].copy()
     sel = sel[pd.to_numeric(sel["reproduced"], errors="coerce").notna()]
@@ -248,7 +248,7 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
 
 
 def verdict_bars(counts: pd.DataFrame, title: str | None = None) -> Figure:
-    """Stacked horizontal bars of verdict counts per paper (:func:`fer_lib.report.verdict_counts`)."""
+    """Stacked horizontal bars of verdict counts per paper (:func:`fer_lib.book.tables.verdict_counts`)."""
     counts = counts.drop(index="all", errors="ignore")
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.6))
     left = np.zeros(len(counts))
@@ -290,7 +290,7 @@ def noise_robustness(table: pd.DataFrame, max_drop: float | None = 0.05, title: 
 
 def time_per_epoch(table: pd.DataFrame, claimed: Mapping[str, float] | None = None, title: str | None = None
                    ) -> Figure:
-    """Seconds per epoch per experiment (:func:`fer_lib.report.timing_table`), with the paper's
+    """Seconds per epoch per experiment (:func:`fer_lib.book.tables.timing_table`), with the paper's
     figures as hollow markers on a second axis when ``claimed`` ({experiment: seconds}) is given."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     t = table.assign(experiment=table["experiment"].map(_short))
@@ -315,7 +315,7 @@ def accuracy_vs_reference(summary: pd.DataFrame, reference: float = 0.65, spread
                           label: str = "human", others: Mapping[str, float] | None = None,
                           title: str | None = None) -> Figure:
     """Horizontal bars, best first: our test accuracies (blue, 95 % CI from
-    :func:`fer_lib.report.run_summary`) among literature values (grey, ``others``), with the
+    :func:`fer_lib.book.tables.run_summary`) among literature values (grey, ``others``), with the
     reference (e.g. human 65 ± 5 %) as a line and band."""
     rows = [(f"ours: {_short(e)}", a, lo, hi, True) for e, a, lo, hi in
             zip(summary["experiment"], summary["accuracy"], summary["ci_low"], summary["ci_high"])]
@@ -343,7 +343,7 @@ def accuracy_vs_reference(summary: pd.DataFrame, reference: float = 0.65, spread
 
 
 def class_balance(table: pd.DataFrame, class_names: Sequence[str], title: str | None = None) -> Figure:
-    """Share of each class per split part (:func:`fer_lib.report.class_balance` rows). A class
+    """Share of each class per split part (:func:`fer_lib.audit.class_balance` rows). A class
     outside a split's task (the 3-class subsets) is empty (NA) there and drawn as no bar."""
     t = table.copy()
     cols = [c for c in class_names if c in t.columns]
@@ -396,8 +396,8 @@ def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: i
 def prediction_examples(images: np.ndarray, run: dict, picks: Mapping[str, np.ndarray], ncols: int = 8) -> Figure:
     """Correct (green) and wrong (red) test predictions: true → predicted (confidence).
 
-    ``images`` are the run's test images in its test order (:func:`fer_lib.report.test_images`) and
-    ``picks`` the indices per group (:func:`fer_lib.report.prediction_examples`).
+    ``images`` are the run's test images in its test order (:func:`fer_lib.experiment_data.test_images`) and
+    ``picks`` the indices per group (:func:`fer_lib.book.tables.prediction_examples`).
     """
     names = run["class_names"]
     y = np.asarray(run["test"]["y_true"])

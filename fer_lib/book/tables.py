@@ -257,7 +257,7 @@ def cross_dataset_table(profile: str, results: Results | None = None) -> pd.Data
     each dataset and the drop, mean over the seeds that recorded it, one row per experiment."""
     rows = []
     for exp, runs in sorted(_results(profile, None, results).items()):
-        cd = [r["cross_dataset"] for r in runs if r.get("cross_dataset")]
+        cd = [r["cross_dataset"] for r in runs if (r.get("cross_dataset") or {}).get("ckplus_accuracy") is not None]
         if not cd:
             continue
         mean = {k: float(np.mean([c[k] for c in cd])) for k in ("fer2013_accuracy", "ckplus_accuracy", "drop")}
@@ -289,13 +289,19 @@ def reference_runs(profile: str, results: Results | None = None, exp: str = "ref
 
 def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Results | None = None,
                             exp: str = "reference/vgg") -> pd.DataFrame:
-    """Every FER2013 test-accuracy claim of the papers, our reproduction, and the strong reference
-    (mean over its seeds) on its own test split: how far each claim is from what a strong honest model gets."""
+    """Every seven-class FER2013 test-accuracy claim of the papers, our reproduction, and the strong
+    reference (mean over its seeds) on its own test split: how far each claim is from what a strong
+    honest model gets."""
     runs = _results(profile, None, results).get(exp, [])
     ref = float(np.mean([r["metrics"]["accuracy"] for r in runs])) if runs else float("nan")
+    def seven_class_fer2013(evidence: str) -> bool:  # the task the reference solves, nothing else
+        paper, _, name = evidence.partition("/")
+        spec = next((e.spec for e in experiments_for(paper, None) if e.name == name), None)
+        return spec is not None and spec.get("dataset", "fer2013") == "fer2013" and not spec.get("classes")
+
     rows = []
     for _, c in claims_df.iterrows():
-        if c["kind"] != "value" or c["metric"] != "accuracy" or c["evidence"].startswith("emotionnet/ck"):
+        if c["kind"] != "value" or c["metric"] != "accuracy" or not seven_class_fer2013(c["evidence"]):
             continue
         ours = c["reproduced"]  # no value when the verdict engine set the run aside: say why
         rows.append({"paper": c["paper"], "where": c["section"], "claim": c["what"] or c["id"],
