@@ -65,6 +65,9 @@ def class_balance(paths: DataPaths, papers: Sequence[str] | None = None, profile
     df = pd.DataFrame(rows)
     if len(df):
         df["used by"] = df.pop("_key").map({k: ", ".join(v) for k, v in users.items()})
+        # every class column before the totals (CK+'s own classes would otherwise come after them)
+        tail = ["total", "smallest/largest", "used by"]
+        df = df[[c for c in df.columns if c not in tail] + tail]
     return df
 
 

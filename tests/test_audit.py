@@ -49,3 +49,14 @@ def test_cached_duplicate_pairs_match_the_audit_and_are_cached(fer, tmp_cache, m
     monkeypatch.setattr(audit, "_find_pairs", lambda *a, **k: pytest.fail("recomputed instead of cached"))
     again = audit.cached_duplicate_pairs(images)  # read back from the cache
     assert again.equals(pairs)
+
+
+def test_class_balance_puts_every_class_before_the_totals(fer_root, ck_root, tmp_cache):
+    from fer_lib.config import CKPLUS_CLASSES, DataPaths
+
+    table = audit.class_balance(profile="smoke", paths=DataPaths.resolve(fer_root, ck_root, env={}))
+    ck = table[table["pool"].str.startswith("ckplus")].dropna(axis=1, how="all")
+    cols = list(ck.columns)
+    assert set(CKPLUS_CLASSES) <= set(cols)
+    assert max(cols.index(c) for c in CKPLUS_CLASSES) < cols.index("total") and cols[-1] == "used by"
+    assert (ck[list(CKPLUS_CLASSES)].sum(axis=1) == ck["total"]).all()
