@@ -287,6 +287,13 @@ def reference_runs(profile: str, results: Results | None = None, exp: str = "ref
                                        "PrivateTest without copies", "device"])
 
 
+def _seven_class_fer2013(experiment_id: str) -> bool:
+    """The task the strong reference solves: all seven FER2013 classes (no CK+, no class subset)."""
+    paper, name = experiment_id.split("/")
+    spec = experiments_for(paper, [name])[0].spec
+    return spec.get("dataset", "fer2013") == "fer2013" and not spec.get("classes")
+
+
 def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Results | None = None,
                             exp: str = "reference/vgg") -> pd.DataFrame:
     """Every seven-class FER2013 test-accuracy claim of the papers, our reproduction, and the strong
@@ -294,14 +301,9 @@ def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Resu
     honest model gets."""
     runs = _results(profile, None, results).get(exp, [])
     ref = float(np.mean([r["metrics"]["accuracy"] for r in runs])) if runs else float("nan")
-    def seven_class_fer2013(evidence: str) -> bool:  # the task the reference solves, nothing else
-        paper, _, name = evidence.partition("/")
-        spec = next((e.spec for e in experiments_for(paper, None) if e.name == name), None)
-        return spec is not None and spec.get("dataset", "fer2013") == "fer2013" and not spec.get("classes")
-
     rows = []
     for _, c in claims_df.iterrows():
-        if c["kind"] != "value" or c["metric"] != "accuracy" or not seven_class_fer2013(c["evidence"]):
+        if c["kind"] != "value" or c["metric"] != "accuracy" or not _seven_class_fer2013(c["evidence"]):
             continue
         ours = c["reproduced"]  # no value when the verdict engine set the run aside: say why
         rows.append({"paper": c["paper"], "where": c["section"], "claim": c["what"] or c["id"],
