@@ -44,8 +44,8 @@ from fer_lib import data  # noqa: E402
 from fer_lib.config import DataPaths  # noqa: E402
 from fer_lib.experiment_data import model_input  # noqa: E402
 from fer_lib.experiments import experiments_for, train_config  # noqa: E402
-from fer_lib.models import create_model  # noqa: E402
-from fer_lib.preprocess import augmentation_layers, augmentation_spec  # noqa: E402
+from fer_lib.models import create_model, from_config  # noqa: E402
+from fer_lib.preprocess import augmentation_spec  # noqa: E402
 from fer_lib.results import package_versions  # noqa: E402
 from fer_lib.runner import estimated_cost, jobs_for  # noqa: E402
 from fer_lib.train import device_description, fit, make_optimizer, predict, resolve_trainer  # noqa: E402
@@ -137,8 +137,7 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
 
     def ours() -> tuple[float, float]:
         keras.utils.set_random_seed(0)
-        model = create_model(spec["model"], augmentation=augmentation_layers(spec.get("augmentation"), seed=0),
-                             **kwargs)
+        model = from_config(spec, 7)
         short = type(cfg)(**{**cfg.to_dict(), "epochs": epochs, "early_stopping_patience": None,
                              "reduce_lr_patience": None})
         with tempfile.TemporaryDirectory() as work:

@@ -18,8 +18,8 @@ import numpy as np
 from fer_lib.config import REPO, DataPaths
 from fer_lib.experiment_data import prepare
 from fer_lib.experiments import experiments_for
-from fer_lib.models import create_model
-from fer_lib.preprocess import augmentation_layers
+from fer_lib.models import from_config
+from fer_lib.results import run_file
 
 
 def last_conv_layer(model: keras.Model) -> str:
@@ -71,7 +71,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
 def weights_for(run: dict, results_dir: Path, weights_dir: Path | None = None) -> Path | None:
     """The trained weights of ``run``: kept beside its result by the runner, else the shipped copy
     in ``weights/`` when it is exactly this run (same experiment, profile and seed)."""
-    beside = Path(results_dir) / run["profile"] / run["paper"] / run["name"] / f"seed{run['seed']}.weights.h5"
+    beside = run_file(results_dir, run["profile"], run["paper"], run["name"], run["seed"], ".weights.h5")
     if beside.exists():
         return beside
     shipped = Path(weights_dir or REPO / "weights") / f"{run['config']['model']}.json"
@@ -84,9 +84,7 @@ def weights_for(run: dict, results_dir: Path, weights_dir: Path | None = None) -
 
 def load_run_model(run: dict, weights: Path) -> keras.Model:
     """The run's model, built from its recorded config, with its selected weights."""
-    cfg = run["config"]
-    kwargs = dict(cfg.get("model_kwargs") or {}, classes=len(run["class_names"]))
-    model = create_model(cfg["model"], augmentation=augmentation_layers(cfg.get("augmentation")), **kwargs)
+    model = from_config(run["config"], len(run["class_names"]))
     model.load_weights(str(weights))
     return model
 

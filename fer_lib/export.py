@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lib.config import REPO, project_dirs
-from fer_lib.results import load_results
+from fer_lib.results import load_results, run_file
 
 MAX_BYTES = 10 * 1024 * 1024  # what the repository accepts per shipped model
 
@@ -31,7 +31,7 @@ def export_best(profile: str, out: Path | None = None, results_dir: Path | None 
     best: dict[str, tuple[float, dict, Path]] = {}
     for exp, runs in load_results(profile, results_dir=base).items():
         for r in runs:
-            w = base / profile / r["paper"] / r["name"] / f"seed{r['seed']}.weights.h5"
+            w = run_file(base, profile, r["paper"], r["name"], r["seed"], ".weights.h5")
             if not w.exists() or r["config"].get("input") == "clip01":
                 continue
             score = selected_val_accuracy(r)

@@ -49,6 +49,16 @@ def create_model(name: str, **kwargs) -> keras.Model:
     return fn(**kwargs)
 
 
+def from_config(config: dict, classes: int, seed: int = 0) -> keras.Model:
+    """The model an experiment spec, a run's recorded config or a shipped model's metadata names:
+    its builder with ``model_kwargs``, ``classes`` outputs and the spec's augmentation layers (seeded)."""
+    from fer_lib.preprocess import augmentation_layers
+
+    kwargs = dict(config.get("model_kwargs") or {}, classes=classes)
+    return create_model(config["model"], augmentation=augmentation_layers(config.get("augmentation"), seed=seed),
+                        **kwargs)
+
+
 def _check(classes: int, input_shape: Sequence[int], ndim: int = 3) -> None:
     if not isinstance(classes, int) or classes < 2:
         raise ValueError(f"classes must be an integer >= 2. Received: classes={classes}")

@@ -19,7 +19,7 @@ import numpy as np
 from fer_lib import preprocess
 from fer_lib.config import REPO
 from fer_lib.experiment_data import model_input
-from fer_lib.models import create_model
+from fer_lib.models import from_config
 
 WEIGHTS_DIR = REPO / "weights"
 DETECT_WIDTH = 320  # frames are downscaled to this width for detection: 4x fewer pixels at 640x480
@@ -106,9 +106,7 @@ class Predictor:
         self.meta = json.loads((d / f"{self.name}.json").read_text(encoding="utf-8"))
         if self.meta["input"] == "clip01":
             raise ValueError(f"{self.name} classifies CK+ clips, not single images")
-        kwargs = dict(self.meta.get("model_kwargs") or {})
-        kwargs["classes"] = len(self.meta["class_names"])
-        self.model = create_model(self.meta["model"], **kwargs)
+        self.model = from_config(self.meta, len(self.meta["class_names"]))
         self.model.load_weights(str(d / f"{self.name}.weights.h5"))
         last = self.model.layers[-1]
         self._logits = getattr(getattr(last, "activation", None), "__name__", "") != "softmax"

@@ -42,6 +42,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def run_file(results_dir: Path, profile: str, paper: str, name: str, seed: int, suffix: str = ".json") -> Path:
+    """Where a run's result (``.json``) or selected weights (``.weights.h5``) live: one layout for
+    the runner that writes them and the explainer, exporter and loader that read them."""
+    return Path(results_dir) / profile / paper / name / f"seed{seed}{suffix}"
+
+
 def load_results(profile: str, paper: str | None = None, results_dir: Path | None = None) -> dict[str, list[dict]]:
     """All finished runs of ``profile`` as {experiment id: [run, ...]} (runs sorted by seed)."""
     base = Path(results_dir or project_dirs().results) / profile

@@ -32,9 +32,9 @@ from fer_lib.config import DataPaths, Profile, get_profile, project_dirs
 from fer_lib.experiment_data import load_dataset, prepare
 from fer_lib.experiments import Experiment, experiments_for, train_config
 from fer_lib.metrics import classification_report
-from fer_lib.models import create_model
-from fer_lib.preprocess import add_gaussian_noise, augmentation_layers
-from fer_lib.results import git_commit, package_versions
+from fer_lib.models import from_config
+from fer_lib.preprocess import add_gaussian_noise
+from fer_lib.results import git_commit, package_versions, run_file
 from fer_lib.train import device_description, fit, predict, set_determinism
 from fer_lib.verdicts import versions
 
@@ -55,12 +55,13 @@ class Job:
 
     @property
     def result_path(self) -> Path:
-        return self.results_dir / self.profile.name / self.experiment.paper / self.experiment.name / f"seed{self.seed}.json"
+        return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed)
 
     @property
     def weights_path(self) -> Path:
         """The run's selected weights (the first fold's for k-fold runs), next to its result."""
-        return self.result_path.with_name(f"seed{self.seed}.weights.h5")
+        return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed,
+                        ".weights.h5")
 
     @property
     def work_path(self) -> Path:
@@ -156,10 +157,7 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int, paths: Da
         return d
     spec = job.experiment.spec
     determinism = set_determinism(job.seed)
-    kwargs = dict(spec.get("model_kwargs", {}))
-    kwargs.setdefault("classes", len(prep.class_names))
-    model = create_model(spec["model"], augmentation=augmentation_layers(spec.get("augmentation"), seed=job.seed),
-                         **kwargs)
+    model = from_config(spec, len(prep.class_names), seed=job.seed)
     trained = fit(model, prep.x_train, prep.y_train, prep.x_val, prep.y_val, train_cfg, fold_dir, verbose=verbose)
     model.save_weights(str(fold_dir / FINAL_WEIGHTS))  # the selected (best val-loss) weights
     ev = _evaluate(model, prep, spec)
