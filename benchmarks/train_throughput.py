@@ -11,7 +11,8 @@ Same model, batch size, optimiser, data and device for both:
   lacks, in its per-image ``preprocessing_function``);
 * ours: :func:`fer_lib.train.fit`, the runner's trainer, with its checkpoint, resume and
   early-stopping callbacks: on JAX the device-resident loop (data on the device, a compiled epoch,
-  the augmentation layer in the compiled step), on TensorFlow Keras ``fit`` with that layer.
+  the augmentation layer in the compiled step), on TensorFlow Keras ``fit`` with that layer and
+  several steps per compiled call (``KERAS_STEPS_PER_EXECUTION``).
 
 Real FER2013 images (pixel content does not change the cost). An epoch's time includes its
 validation pass; the first epoch (compilation) is not counted and the fastest of the others is
@@ -48,7 +49,8 @@ from fer_lib.models import create_model, from_config  # noqa: E402
 from fer_lib.preprocess import augmentation_spec  # noqa: E402
 from fer_lib.results import package_versions  # noqa: E402
 from fer_lib.runner import estimated_cost, jobs_for  # noqa: E402
-from fer_lib.train import device_description, fit, make_optimizer, predict, resolve_trainer  # noqa: E402
+from fer_lib.train import (KERAS_STEPS_PER_EXECUTION, device_description, fit, make_optimizer, predict,  # noqa: E402
+                            resolve_trainer, set_determinism)
 
 #: (label, paper, experiment): the architectures the speed target names, plus Xu's two for the projection.
 ARCHS = [("Özer CNN", "ozer", "directory-cnn"), ("Özer CNN-LSTM", "ozer", "directory-cnn_lstm"),
@@ -122,7 +124,7 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
     steps = math.ceil(n_train / bs)
 
     def paper_style() -> tuple[float, float]:
-        keras.utils.set_random_seed(0)
+        set_determinism(0)  # as the runner seeds every run (on TensorFlow: deterministic ops), both paths
         model = create_model(spec["model"], **kwargs)
         model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -136,7 +138,7 @@ def bench(label: str, paper: str, name: str, x_all: dict, y_all, n_train: int, n
         return steady(timer.seconds), eval_rate(lambda v: model.predict(v, batch_size=bs, verbose=0), x)
 
     def ours() -> tuple[float, float]:
-        keras.utils.set_random_seed(0)
+        set_determinism(0)  # as the runner seeds every run (on TensorFlow: deterministic ops), both paths
         model = from_config(spec, 7)
         short = type(cfg)(**{**cfg.to_dict(), "epochs": epochs, "early_stopping_patience": None,
                              "reduce_lr_patience": None})
@@ -199,14 +201,16 @@ def main() -> int:
     archs = [a for a in ARCHS if not args.arch or a[0] in args.arch]
 
     lines = [f"# train_throughput ({'quick' if args.quick else 'full'})",
-             f"device: {device_description()}; trainer (ours): {resolve_trainer()}; "
+             f"device: {device_description()}; trainer (ours): {resolve_trainer()}"
+             + (f" ({KERAS_STEPS_PER_EXECUTION} steps per call)" if resolve_trainer() == "keras" else "") + "; "
              f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
              f"versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()
                                        if k in ("keras", "tensorflow", "jax", "numpy")),
              f"{n_train} training + {n_val} validation FER2013 images per epoch, {epochs} epochs per path and "
              f"pass, {repeats} pass(es) per path alternating which goes first (the fastest epoch after "
              "each pass's first); images/s of training (validation pass included) and of "
-             f"evaluation over the {n_train} training images (best of 3 passes)", ""]
+             f"evaluation over the {n_train} training images (best of 3 passes); both paths seeded by "
+             f"set_determinism, as the runner runs: {set_determinism(0)['detail'] or 'seeds only'}", ""]
     head = (f"{'architecture':27s} {'batch':>5s} | {'paper img/s':>11s} {'ours img/s':>10s} {'ratio':>6s} | "
             f"{'paper step/s':>12s} {'ours step/s':>11s} | {'eval paper':>10s} {'eval ours':>9s} {'ratio':>6s}")
     lines += [head, "-" * len(head)]

@@ -175,3 +175,19 @@ def test_cosine_schedule_decays_the_learning_rate_over_the_run(fer_root, tmp_pat
         TrainConfig.from_dict({"schedule": "cosine", "reduce_lr_patience": 3})
     with pytest.raises(ValueError, match="unknown schedule"):
         TrainConfig.from_dict({"schedule": "step"})
+
+
+def test_several_steps_per_call_train_the_same_weights(fer_root, tmp_path):
+    """``steps_per_execution`` only groups steps into one call: same batches, same order, same
+    weights after two epochs (one call of 4 steps, then the 2 steps left and the smaller last batch)."""
+    x, y = _fer_slice(fer_root, per_class=14)  # 98 images: 6 full batches of 16 and one of 2
+    cfg = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-2)
+    weights = []
+    for spe in (1, 4):
+        set_determinism(0)
+        model = create_model("xu_rnn_lstm", units=8)
+        out = fit(model, x, y, x[:32], y[:32], cfg, tmp_path / f"spe{spe}", verbose=0, steps_per_execution=spe)
+        assert out["epochs_run"] == 2
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
