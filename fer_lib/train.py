@@ -169,16 +169,18 @@ def _epoch_log_callback(path: Path):
     return EpochLog()
 
 
-def _progress_bar_callback():
+def _progress_bar_callback(steps: int):
     import keras
     from tqdm import tqdm
 
     class ProgressBar(keras.callbacks.Callback):
         """One bar over every batch of every epoch, with the last epoch's metrics. Keras' own bar
-        restarts each epoch and redraws 20 times a second, which bloats an executed notebook."""
+        restarts each epoch and redraws 20 times a second, which bloats an executed notebook.
+        ``steps`` per epoch comes from the caller: with several steps per call Keras reports
+        neither the count nor a step index below it."""
 
         def on_train_begin(self, logs=None):
-            self._steps = self.params.get("steps") or 0
+            self._steps = steps
             self._epochs = self.params["epochs"]
             self._bar = tqdm(total=self._epochs * self._steps or None, unit="batch", mininterval=0.5, file=sys.stdout,
                              bar_format="{desc}{percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
@@ -191,7 +193,7 @@ def _progress_bar_callback():
             self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
 
         def on_train_batch_end(self, batch, logs=None):  # batch: the last step of the call
-            done = self._epoch * self._steps + batch + 1
+            done = self._epoch * self._steps + min(batch + 1, self._steps)
             if done > self._bar.n:
                 self._bar.update(done - self._bar.n)
 
@@ -323,7 +325,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                  keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True)]
     callbacks.extend(extra_callbacks)
     if verbose == 1:
-        callbacks.append(_progress_bar_callback())
+        callbacks.append(_progress_bar_callback(-(-len(y_train) // cfg.batch_size)))
     class_weight = None
     if cfg.class_weight:
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)
