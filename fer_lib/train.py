@@ -262,7 +262,7 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 #: Optimiser steps per compiled call of Keras ``fit`` (``compile(steps_per_execution=...)``): the
 #: same batches in the same order, fewer Python round trips per step, which the papers' small
-#: models feel (an Özer CNN step is about 9 ms on 2 CPU cores). Batch callbacks then fire once
+#: models feel (an Özer CNN step takes milliseconds on 2 CPU cores). Batch callbacks then fire once
 #: per call; every callback of :func:`fit` works per epoch.
 KERAS_STEPS_PER_EXECUTION = 8
 
