@@ -200,9 +200,10 @@ def main() -> int:
     x_all = {k: model_input(imgs, k) for k in ("gray01", "rgb255")}
     archs = [a for a in ARCHS if not args.arch or a[0] in args.arch]
 
+    trainer = resolve_trainer()
     lines = [f"# train_throughput ({'quick' if args.quick else 'full'})",
-             f"device: {device_description()}; trainer (ours): {resolve_trainer()}"
-             + (f" ({KERAS_STEPS_PER_EXECUTION} steps per call)" if resolve_trainer() == "keras" else "") + "; "
+             f"device: {device_description()}; trainer (ours): {trainer}"
+             + (f" ({KERAS_STEPS_PER_EXECUTION} steps per call)" if trainer == "keras" else "") + "; "
              f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
              f"versions: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()
                                        if k in ("keras", "tensorflow", "jax", "numpy")),

@@ -53,15 +53,18 @@ class Job:
     results_dir: Path
     work_dir: Path
 
+    def _file(self, suffix: str) -> Path:
+        return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed,
+                        suffix)
+
     @property
     def result_path(self) -> Path:
-        return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed)
+        return self._file(".json")
 
     @property
     def weights_path(self) -> Path:
         """The run's selected weights (the first fold's for k-fold runs), next to its result."""
-        return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed,
-                        ".weights.h5")
+        return self._file(".weights.h5")
 
     @property
     def work_path(self) -> Path:

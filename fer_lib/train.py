@@ -186,20 +186,20 @@ def _progress_bar_callback(steps: int):
                              bar_format="{desc}{percentage:3.0f}%|{bar:25}| {n_fmt}/{total_fmt} "
                                         "[{elapsed}<{remaining}]{postfix}")
 
+        def _advance_to(self, done: int) -> None:
+            if done > self._bar.n:
+                self._bar.update(done - self._bar.n)
+
         def on_epoch_begin(self, epoch, logs=None):
-            if epoch * self._steps > self._bar.n:  # resumed from a backup: count the finished epochs
-                self._bar.update(epoch * self._steps - self._bar.n)
+            self._advance_to(epoch * self._steps)  # resumed from a backup: count the finished epochs
             self._epoch = epoch
             self._bar.set_description(f"epoch {epoch + 1}/{self._epochs}")
 
         def on_train_batch_end(self, batch, logs=None):  # batch: the last step of the call
-            done = self._epoch * self._steps + min(batch + 1, self._steps)
-            if done > self._bar.n:
-                self._bar.update(done - self._bar.n)
+            self._advance_to(self._epoch * self._steps + min(batch + 1, self._steps))
 
         def on_epoch_end(self, epoch, logs=None):
-            if (epoch + 1) * self._steps > self._bar.n:  # batches not reported one by one (a compiled epoch)
-                self._bar.update((epoch + 1) * self._steps - self._bar.n)
+            self._advance_to((epoch + 1) * self._steps)  # steps not reported one by one (a compiled epoch)
             shown = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
             self._bar.set_postfix({v: f"{float(logs[k]):.3f}" for k, v in shown.items() if k in (logs or {})})
 
