@@ -5,7 +5,8 @@
 #   bash run_all.sh [--profile PROFILE | --retrain PROFILE] [--workers N] [--fer2013 PATH]
 #                   [--ckplus PATH] [--fer2013-csv PATH] [--no-train] [--check]
 # Default: train the `smoke` profile as a pipeline check (a few minutes on a CPU), then render the
-# best committed evidence: the `paper` results when they exist, else `quick` (the banner says which).
+# best committed evidence: the `paper` results when they exist, else `quick` (the banner says which);
+# in the `paper` book a paper without paper runs yet shows its `quick` runs, labelled indicative.
 # --retrain PROFILE: train PROFILE instead of smoke, then render the best evidence as above.
 # --profile PROFILE: train and render PROFILE only (CI: --profile smoke --check).
 # PROFILE: smoke, quick or paper (`fer run --help` describes them).
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --no-train) train=0; shift;;
     --check) check=1; shift;;
     --lab) lab=1; shift; lab_args=("$@"); break;;  # the rest goes to `fer lab` (and on to jupyter lab)
-    -h|--help) sed -n '2,13p' "$0"; exit 0;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2;;
   esac
 done

@@ -59,3 +59,20 @@ def load_results(profile: str, paper: str | None = None, results_dir: Path | Non
     for runs in out.values():
         runs.sort(key=lambda r: r["seed"])
     return out
+
+
+#: Where a ``paper`` book shows a paper that has no paper-profile run yet.
+FALLBACK_PROFILE = {"paper": "quick"}
+
+
+def shown_profile(profile: str, paper: str, results_dir: Path | None = None) -> str:
+    """The profile whose runs a page of ``profile``'s book shows for ``paper``: ``profile`` itself
+    when it has runs of the paper, else its fallback (``paper`` -> ``quick``) when that has some.
+
+    The paper profile is run paper by paper on borrowed GPUs; until every paper has its runs, a
+    page showing the indicative quick runs under their own banner says more than an empty one.
+    """
+    fallback = FALLBACK_PROFILE.get(profile)
+    if fallback and not load_results(profile, paper, results_dir) and load_results(fallback, paper, results_dir):
+        return fallback
+    return profile

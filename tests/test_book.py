@@ -1,4 +1,7 @@
 """The book's display helpers: tables without index, units, verdict colours, quotes once."""
+import json
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -8,7 +11,9 @@ from fer_lib.book.build import best_profile
 from fer_lib.book.summary import headline_claims, mark
 from fer_lib.book.display import show
 from fer_lib.claims import load_claims
+from fer_lib.config import REPO
 from fer_lib.experiments import load_paper
+from fer_lib.results import load_results, shown_profile
 
 
 def test_show_hides_index_and_right_aligns_numbers():
@@ -78,6 +83,44 @@ def test_best_profile(tmp_path):
     assert best_profile(tmp_path) == "quick"
     (tmp_path / "paper").mkdir()
     assert best_profile(tmp_path) == "quick"  # an empty folder is no evidence
+
+
+def test_a_paper_book_shows_a_paper_without_paper_runs_from_its_quick_runs(tmp_path):
+    """While the paper profile is run paper by paper, the paper book shows the others' quick runs,
+    labelled, and never counts their verdicts."""
+    quick = REPO / "results" / "quick"
+    for paper in ("ozer", "wasey"):
+        shutil.copytree(quick / paper, tmp_path / "quick" / paper)
+    for src in (quick / "ozer").rglob("seed*.json"):  # Özer "has" paper runs: its quick runs, relabelled
+        run = json.loads(src.read_text())
+        run["profile"] = "paper"
+        dst = tmp_path / "paper" / src.relative_to(quick)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(json.dumps(run))
+    assert shown_profile("paper", "ozer", tmp_path) == "paper"
+    assert shown_profile("paper", "wasey", tmp_path) == "quick"
+    assert shown_profile("paper", "xu", tmp_path) == "paper"  # nothing to fall back on: its page says missing
+    assert shown_profile("quick", "emotionnet", tmp_path) == "quick"  # only the paper book falls back
+
+    shown, results, claims = tables.book_evidence("paper", tmp_path)
+    assert shown == {"emotionnet": "paper", "lamichhane": "paper", "ozer": "paper", "wasey": "quick", "xu": "paper"}
+    assert {r["profile"] for r in results["wasey/cnn"]} == {"quick"}
+    assert {r["profile"] for r in results["ozer/csv-cnn"]} == {"paper"}
+    assert list(claims["id"]) == [c.id for c in load_claims()]  # every claim once, in the claims file's order
+    judged = {"reproduced", "not reproduced", "inconclusive"}
+    wasey, ozer = claims[claims["paper"] == "wasey"], claims[claims["paper"] == "ozer"]
+    assert "indicative" in set(wasey["verdict"]) and not judged & set(wasey["verdict"])
+    assert judged & set(ozer["verdict"]) and "indicative" not in set(ozer["verdict"])
+    assert set(claims[claims["paper"] == "xu"]["verdict"]) <= {"missing", "not testable", "reference", "by construction"}
+
+    banner = tables.profile_banner("paper", results) + tables.fallback_note("paper", shown, results)
+    assert "PAPER PROFILE" in banner and "`quick`: 2 finished run(s)" in banner
+    assert "Not yet run at this profile:** Wasey (`quick`)." in banner
+    assert "No run yet:** Bhardwaj & Singh, Lamichhane & Karn, Xu (" in banner
+    page = tables.profile_banner("quick", load_results("quick", "wasey", tmp_path), book_profile="paper")
+    assert page.startswith("> **No `paper`-profile run of this paper yet**") and "QUICK PROFILE" in page
+    prov = tables.provenance_table("paper", results)
+    assert list(prov.columns[:2]) == ["experiment", "profile"] and set(prov["profile"]) == {"paper", "quick"}
 
 
 # ----------------------------------------------------------------------------- the papers' own tables

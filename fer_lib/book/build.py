@@ -102,17 +102,19 @@ def stage(profile: str, src: Path | None = None, out: Path = GENERATED) -> Path:
 
 def write_downloads(profile: str, out: Path, books: dict[str, dict]) -> None:
     """``book/generated/downloads/``: each executed notebook and each paper's results of this
-    profile as one JSON (``<paper>_results.json``), linked from the pages' download lines."""
+    profile as one JSON (``<paper>_results.json``; those its page shows, see ``shown_profile``),
+    linked from the pages' download lines."""
     from fer_lib.experiments import list_papers
-    from fer_lib.results import load_results
+    from fer_lib.results import load_results, shown_profile
 
     dl = out / "downloads"
     dl.mkdir(parents=True, exist_ok=True)
     for n, nb in books.items():
         (dl / f"{n}.ipynb").write_text(json.dumps(nb, ensure_ascii=False) + "\n", encoding="utf-8")
     for paper in list_papers():
-        res = load_results(profile, paper)
-        (dl / f"{paper}_results.json").write_text(json.dumps({"profile": profile, "paper": paper, "runs": res})
+        shown = shown_profile(profile, paper)
+        res = load_results(shown, paper)
+        (dl / f"{paper}_results.json").write_text(json.dumps({"profile": shown, "paper": paper, "runs": res})
                                                   + "\n", encoding="utf-8")
 
 

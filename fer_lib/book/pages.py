@@ -420,19 +420,21 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
                      "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
         by_paper: dict[str, float] = defaultdict(float)
         by_paper_n: dict[str, int] = defaultdict(int)
+        by_paper_dev: dict[str, set[str]] = defaultdict(set)
         for r in runs:
             by_paper[r["paper"]] += r["timing"]["wall_s"]
             by_paper_n[r["paper"]] += 1
+            by_paper_dev[r["paper"]].add(r["provenance"].get("device", "?"))
         for p in papers:
             if by_paper_n[p]:
-                per_paper.append([prof, p, by_paper_n[p], _hms(by_paper[p])])
+                per_paper.append([prof, p, by_paper_n[p], "; ".join(sorted(by_paper_dev[p])), _hms(by_paper[p])])
     if not rows:
         text = ("No finished runs yet under `results/`: after a run, this table gives the hardware and the "
                 "time each profile took.\n")
     else:
         text = md_table(["Profile", "Runs finished", "Experiments", "Device(s)", "Training + evaluation time "
                          "(sum over runs)", "Finished (UTC)"], rows)
-        text += "\n" + md_table(["Profile", "Paper", "Runs", "Time (sum over runs)"], per_paper)
+        text += "\n" + md_table(["Profile", "Paper", "Runs", "Device(s)", "Time (sum over runs)"], per_paper)
     nb_rows = []
     for prof in PROFILES:
         nbs = load_notebooks(REPO / "build" / "notebooks" / prof)

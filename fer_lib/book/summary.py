@@ -79,6 +79,8 @@ class Html:
         return self.text
 
 
-def page_header(profile: str, paper: str, claims_df: pd.DataFrame, results: dict) -> tuple[str, Html]:
-    """(markdown banner, summary box): the first output of every paper page."""
-    return profile_banner(profile, results), Html(summary_box(profile, paper, claims_df, results))
+def page_header(profile: str, paper: str, claims_df: pd.DataFrame, results: dict,
+                book_profile: str | None = None) -> tuple[str, Html]:
+    """(markdown banner, summary box): the first output of every paper page; ``book_profile``
+    when the page shows another profile than the book's (a paper without paper runs yet)."""
+    return profile_banner(profile, results, book_profile), Html(summary_box(profile, paper, claims_df, results))

@@ -39,16 +39,68 @@ def verdict_counts(df: pd.DataFrame, by: str | None = "paper") -> pd.DataFrame:
     return counts
 
 
-def profile_banner(profile: str, results: Results | None = None) -> str:
-    """A short markdown note saying which profile produced the page, with its runs and commits."""
+def profile_banner(profile: str, results: Results | None = None, book_profile: str | None = None) -> str:
+    """A short markdown note saying which profile produced the page, with its runs and commits;
+    when that is not the book's own profile (see :func:`fer_lib.results.shown_profile`), it says so first."""
     res = _results(profile, None, results)
     runs = [r for rs in res.values() for r in rs]
-    commits = sorted({(r.get("provenance") or {}).get("commit", "unknown")[:10] for r in runs})
-    devices = sorted({(r.get("provenance") or {}).get("device", "unknown") for r in runs})
-    detail = (f"{len(runs)} finished run(s) of {len(res)} experiment(s); commit(s) {', '.join(commits) or '–'}; "
-              f"device(s) {', '.join(devices) or '–'}.")
+    by_profile: dict[str, list[dict]] = {}
+    for r in runs:
+        by_profile.setdefault(r.get("profile", profile), []).append(r)
+    details = []
+    for prof, rs in sorted(by_profile.items(), key=lambda kv: kv[0] != profile) or [(profile, [])]:
+        commits = sorted({(r.get("provenance") or {}).get("commit", "unknown")[:10] for r in rs})
+        devices = sorted({(r.get("provenance") or {}).get("device", "unknown") for r in rs})
+        details.append((f"`{prof}`: " if len(by_profile) > 1 else "")
+                       + f"{len(rs)} finished run(s) of {len({r['experiment'] for r in rs})} experiment(s); "
+                       f"commit(s) {', '.join(commits) or '–'}; device(s) {', '.join(devices) or '–'}.")
     head = get_profile(profile).banner()
-    return f"> {head}\n>\n> {detail}"
+    if book_profile and book_profile != profile:
+        head = (f"**No `{book_profile}`-profile run of this paper yet** (this book shows the `{book_profile}` "
+                f"profile): this page shows the paper's `{profile}` runs instead.\n>\n> {head}")
+    return f"> {head}\n>\n> " + "\n>\n> ".join(details)
+
+
+def book_evidence(profile: str, results_dir: Path | None = None) -> tuple[dict[str, str], Results, pd.DataFrame]:
+    """(profile shown per paper, runs, claims): what the scoreboard of ``profile``'s book judges.
+
+    Each paper's claims are judged on the runs its page shows (:func:`fer_lib.results.shown_profile`):
+    a paper without paper runs yet on its quick runs, whose verdicts are indicative only, like any
+    quick verdict. Other studies (the reference) come from ``profile`` itself.
+    """
+    from fer_lib.claims import load_claims
+    from fer_lib.experiments import list_papers
+    from fer_lib.results import load_results, shown_profile
+
+    shown = {p: shown_profile(profile, p, results_dir) for p in list_papers()}
+    results = {k: v for k, v in load_results(profile, results_dir=results_dir).items() if k.split("/")[0] not in shown}
+    judged = []
+    for paper, prof in shown.items():
+        res = load_results(prof, paper, results_dir)
+        results.update(res)
+        judged.append(evaluate_claims(prof, paper, res))
+    order = {c.id: i for i, c in enumerate(load_claims())}
+    claims_df = pd.concat(judged, ignore_index=True)
+    claims_df = claims_df.iloc[claims_df["id"].map(order).argsort(kind="stable")].reset_index(drop=True)
+    return shown, results, claims_df
+
+
+def fallback_note(profile: str, shown: dict[str, str], results: Results) -> str:
+    """The scoreboard's lines naming the papers shown from another profile than the book's, and
+    those without any run to show."""
+    def authors(paper: str) -> str:
+        return load_paper(paper)["title"].split(" — ")[0]
+
+    other = {p: prof for p, prof in shown.items() if prof != profile}
+    none = [p for p in shown if not any(k.startswith(f"{p}/") for k in results)]
+    text = ""
+    if other:
+        text += ("\n>\n> **Not yet run at this profile:** " + ", ".join(f"{authors(p)} (`{prof}`)" for p, prof in
+                                                                      other.items())
+                 + ". Their claims are judged on those runs, so their verdicts are *indicative* and not counted.")
+    if none:
+        text += "\n>\n> **No run yet:** " + ", ".join(authors(p) for p in none) + " (their claims read *missing*)."
+    return text
 
 
 def provenance_table(profile: str, results: Results | None = None) -> pd.DataFrame:
@@ -65,8 +117,12 @@ def provenance_table(profile: str, results: Results | None = None) -> pd.DataFra
                          "epochs_run": int(sum(ep)) if isinstance(ep, list) else ep,
                          "wall_s": round(float((r.get("timing") or {}).get("wall_s", float("nan"))), 1),
                          "finished": p.get("finished")})
-    return pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device", "backend",
-                                       "epochs_run", "wall_s", "finished"])
+    df = pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device", "backend",
+                                     "epochs_run", "wall_s", "finished"])
+    profiles = [r.get("profile", profile) for _, runs in sorted(res.items()) for r in runs]
+    if len(set(profiles)) > 1:  # a book showing some papers from their fallback profile
+        df.insert(1, "profile", profiles)
+    return df
 
 
 # ----------------------------------------------------------------------------- paper pages
