@@ -14,7 +14,7 @@ notebooks (``build/notebooks/<profile>/``), and writes Markdown fragments that t
 ``plausible_anchors.md``        the literature anchors with their sources
 ``profiles.md``                 what each profile runs (book/reproduce.md)
 ``plausible_accuracy.png``      the same as a figure
-``timings.md``                  hardware and run time per profile (book/reproduce.md)
+``timings.md``                  hardware and run time per profile (book/status.md)
 ``notebooks_table.md``          papermill record of each executed notebook (book/status.md)
 ``packages.md``                 package versions: runs, notebooks, book build (book/status.md)
 ``build_info.json``             profile, commit and time of this build (for check_book.py)
