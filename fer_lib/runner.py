@@ -52,6 +52,7 @@ class Job:
     seed: int
     results_dir: Path
     work_dir: Path
+    invocation: str = ""  #: the `fer run` call that ran it (host and start time), set by run_jobs
 
     def _file(self, suffix: str) -> Path:
         return run_file(self.results_dir, self.profile.name, self.experiment.paper, self.experiment.name, self.seed,
@@ -78,7 +79,7 @@ def provenance(job: Job, data_hash: str, commit: tuple[str, bool], determinism: 
     return {"commit": commit, "dirty": dirty, "data_hash": data_hash, "seed": job.seed, "profile": job.profile.name,
             "determinism": determinism,
             "device": device_description(), "backend": keras.backend.backend(), "hostname": platform.node(),
-            "platform": platform.platform(), "packages": package_versions(),
+            "platform": platform.platform(), "packages": package_versions(), "invocation": job.invocation or None,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -317,7 +318,9 @@ def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int =
              scheduler: str | None = None) -> list[Path]:
     """Run jobs (skipping finished ones, longest first), ``workers`` processes at a time or, given a
     Dask ``scheduler`` address, on that cluster; raise at the end if any failed."""
-    todo = longest_first([j for j in jobs if not j.result_path.exists()])
+    # one stamp per call, so the book can count the separate calls (GPU leases) a profile took
+    stamp = f"{platform.node()} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+    todo = longest_first([replace(j, invocation=j.invocation or stamp) for j in jobs if not j.result_path.exists()])
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run {where}",
           flush=True)

@@ -123,6 +123,13 @@ def test_a_paper_book_shows_a_paper_without_paper_runs_from_its_quick_runs(tmp_p
     assert list(prov.columns[:2]) == ["experiment", "profile"] and set(prov["profile"]) == {"paper", "quick"}
 
 
+def test_separate_run_calls_are_counted_from_the_provenance():
+    from fer_lib.book.pages import _calls
+    assert _calls({"gpu-1 2026-12-04T01:00:00+00:00", "gpu-2 2026-12-05T01:00:00+00:00"}) == "2"
+    assert _calls({"vm 2026-12-04T02:40:00+00:00", None}) == "1 + unrecorded"
+    assert _calls({None}) == "not recorded"
+
+
 # ----------------------------------------------------------------------------- the papers' own tables
 
 

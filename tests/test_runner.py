@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
 
 import numpy as np
@@ -160,6 +161,8 @@ def test_dask_cluster_runs_a_paper_and_skips_it_the_second_time(tmp_path, tmp_ca
         runs = [json.loads(p.read_text()) for p in out]
         assert {r["experiment"] for r in runs} == {"xu/cnn", "xu/rnn_lstm"}
         assert all(r["sizes"]["train"] == 400 and r["provenance"]["determinism"]["seeded"] for r in runs)
+        assert len({r["provenance"]["invocation"] for r in runs}) == 1  # one call, on whichever worker
+        assert runs[0]["provenance"]["invocation"].startswith(platform.node() + " 20")
         assert not any(j.work_path.exists() for j in jobs)
         mtimes = [p.stat().st_mtime_ns for p in out]
         capsys.readouterr()

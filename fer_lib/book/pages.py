@@ -405,6 +405,15 @@ def _hms(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _calls(invocations: set[str | None]) -> str:
+    """How many separate `fer run` calls (on a GPU: leases) made these runs; runs from before the
+    runner recorded its call have none."""
+    n = len(invocations - {None})
+    if None not in invocations:
+        return str(n)
+    return f"{n} + unrecorded" if n else "not recorded"
+
+
 def write_timings(out: Path, papers: dict[str, dict]) -> None:
     profiles = result_profiles()
     rows, per_paper = [], []
@@ -421,20 +430,24 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         by_paper: dict[str, float] = defaultdict(float)
         by_paper_n: dict[str, int] = defaultdict(int)
         by_paper_dev: dict[str, set[str]] = defaultdict(set)
+        by_paper_calls: dict[str, set[str | None]] = defaultdict(set)
         for r in runs:
             by_paper[r["paper"]] += r["timing"]["wall_s"]
             by_paper_n[r["paper"]] += 1
             by_paper_dev[r["paper"]].add(r["provenance"].get("device", "?"))
+            by_paper_calls[r["paper"]].add(r["provenance"].get("invocation"))
         for p in papers:
             if by_paper_n[p]:
-                per_paper.append([prof, p, by_paper_n[p], "; ".join(sorted(by_paper_dev[p])), _hms(by_paper[p])])
+                per_paper.append([prof, p, by_paper_n[p], "; ".join(sorted(by_paper_dev[p])),
+                                  _calls(by_paper_calls[p]), _hms(by_paper[p])])
     if not rows:
         text = ("No finished runs yet under `results/`: after a run, this table gives the hardware and the "
                 "time each profile took.\n")
     else:
         text = md_table(["Profile", "Runs finished", "Experiments", "Device(s)", "Training + evaluation time "
                          "(sum over runs)", "Finished (UTC)"], rows)
-        text += "\n" + md_table(["Profile", "Paper", "Runs", "Device(s)", "Time (sum over runs)"], per_paper)
+        text += "\n" + md_table(["Profile", "Paper", "Runs", "Device(s)", "`fer run` calls", "Time (sum over runs)"],
+                                per_paper)
     nb_rows = []
     for prof in PROFILES:
         nbs = load_notebooks(REPO / "build" / "notebooks" / prof)
