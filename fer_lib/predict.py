@@ -50,7 +50,7 @@ def default_model(weights_dir: Path | None = None) -> str:
     d = Path(weights_dir or WEIGHTS_DIR)
     names = shipped_models(d)
     if not names:
-        raise FileNotFoundError(f"no shipped models in {d}; make them with `fer export-weights --profile quick`")
+        raise FileNotFoundError(f"no shipped models in {d}; make them with `fer export-weights --profile paper`")
     return max(names, key=lambda n: json.loads((d / f"{n}.json").read_text())["val_accuracy_selected"])
 
 

@@ -15,7 +15,7 @@ from fer_lib.predict import Predictor, shipped_models
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
     if not shipped_models():
-        pytest.fail("no shipped model in weights/ (fer export-weights --profile quick makes them)")
+        pytest.fail("no shipped model in weights/ (fer export-weights --profile paper makes them)")
     return Predictor()
 
 
