@@ -423,8 +423,8 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         devices = sorted({r["provenance"].get("device", "?") for r in runs})
         wall = sum(r["timing"]["wall_s"] for r in runs)
         finished = sorted(r["provenance"].get("finished", "") for r in runs)
-        expected = len(PROFILES[prof].seeds) * sum(len(cfg["experiments"]) for cfg in papers.values()) \
-            if prof in PROFILES else None
+        # every experiment of the five papers and of the references (the runs counted include theirs)
+        expected = len(PROFILES[prof].seeds) * len(fexp.experiment_ids()) if prof in PROFILES else None
         rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
                      "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
         by_paper: dict[str, float] = defaultdict(float)
