@@ -48,12 +48,15 @@ def run_file(results_dir: Path, profile: str, paper: str, name: str, seed: int, 
     return Path(results_dir) / profile / paper / name / f"seed{seed}{suffix}"
 
 
+def _result_files(profile: str, paper: str | None, results_dir: Path | None) -> list[Path]:
+    base = Path(results_dir or project_dirs().results) / profile
+    return sorted(base.glob(f"{paper}/*/seed*.json" if paper else "*/*/seed*.json"))
+
+
 def load_results(profile: str, paper: str | None = None, results_dir: Path | None = None) -> dict[str, list[dict]]:
     """All finished runs of ``profile`` as {experiment id: [run, ...]} (runs sorted by seed)."""
-    base = Path(results_dir or project_dirs().results) / profile
     out: dict[str, list[dict]] = {}
-    pattern = f"{paper}/*/seed*.json" if paper else "*/*/seed*.json"
-    for p in sorted(base.glob(pattern)):
+    for p in _result_files(profile, paper, results_dir):
         r = json.loads(p.read_text())
         out.setdefault(r["experiment"], []).append(r)
     for runs in out.values():
@@ -73,6 +76,6 @@ def shown_profile(profile: str, paper: str, results_dir: Path | None = None) -> 
     page showing the indicative quick runs under their own banner says more than an empty one.
     """
     fallback = FALLBACK_PROFILE.get(profile)
-    if fallback and not load_results(profile, paper, results_dir) and load_results(fallback, paper, results_dir):
+    if fallback and not _result_files(profile, paper, results_dir) and _result_files(fallback, paper, results_dir):
         return fallback
     return profile

@@ -427,19 +427,14 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         expected = len(PROFILES[prof].seeds) * len(fexp.experiment_ids()) if prof in PROFILES else None
         rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
                      "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
-        by_paper: dict[str, float] = defaultdict(float)
-        by_paper_n: dict[str, int] = defaultdict(int)
-        by_paper_dev: dict[str, set[str]] = defaultdict(set)
-        by_paper_calls: dict[str, set[str | None]] = defaultdict(set)
+        by_paper: dict[str, list[dict]] = defaultdict(list)
         for r in runs:
-            by_paper[r["paper"]] += r["timing"]["wall_s"]
-            by_paper_n[r["paper"]] += 1
-            by_paper_dev[r["paper"]].add(r["provenance"].get("device", "?"))
-            by_paper_calls[r["paper"]].add(r["provenance"].get("invocation"))
+            by_paper[r["paper"]].append(r)
         for p in papers:
-            if by_paper_n[p]:
-                per_paper.append([prof, p, by_paper_n[p], "; ".join(sorted(by_paper_dev[p])),
-                                  _calls(by_paper_calls[p]), _hms(by_paper[p])])
+            if rs := by_paper[p]:
+                per_paper.append([prof, p, len(rs), "; ".join(sorted({r["provenance"].get("device", "?") for r in rs})),
+                                  _calls({r["provenance"].get("invocation") for r in rs}),
+                                  _hms(sum(r["timing"]["wall_s"] for r in rs))])
     if not rows:
         text = ("No finished runs yet under `results/`: after a run, this table gives the hardware and the "
                 "time each profile took.\n")

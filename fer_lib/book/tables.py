@@ -69,11 +69,11 @@ def book_evidence(profile: str, results_dir: Path | None = None) -> tuple[dict[s
     quick verdict. Other studies (the reference) come from ``profile`` itself.
     """
     from fer_lib.claims import load_claims
-    from fer_lib.experiments import list_papers
+    from fer_lib.experiments import list_papers, list_references
     from fer_lib.results import load_results, shown_profile
 
     shown = {p: shown_profile(profile, p, results_dir) for p in list_papers()}
-    results = {k: v for k, v in load_results(profile, results_dir=results_dir).items() if k.split("/")[0] not in shown}
+    results = {k: v for ref in list_references() for k, v in load_results(profile, ref, results_dir).items()}
     judged = []
     for paper, prof in shown.items():
         res = load_results(prof, paper, results_dir)
