@@ -29,6 +29,7 @@ class Profile:
     evidence: bool = False  # True only for the papers' own protocol
     epochs: int | None = None  # every run trains exactly this many epochs
     max_epochs: int | None = None  # cap on the configured epochs
+    max_epoch_repeats: int | None = None  # cap on the configured passes per epoch (train.epoch_repeats)
     max_train: int | None = None
     max_val: int | None = None
     max_test: int | None = None
@@ -57,7 +58,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("smoke", "every experiment on a few hundred images for one epoch (CI; not evidence)", (0,),
-            epochs=1, max_train=400, max_val=100, max_test=200, max_folds=2),
+            epochs=1, max_epoch_repeats=1, max_train=400, max_val=100, max_test=200, max_folds=2),
     Profile("quick", "full data, at most 10 epochs, one seed (indicative)", (0,), max_epochs=10),
     Profile("paper", "each paper's protocol, three seeds (evidence)", (0, 1, 2), evidence=True),
 )}

@@ -123,5 +123,8 @@ def experiment_ids(directory: Path | None = None) -> list[str]:
 
 def train_config(exp: Experiment, profile: str | Profile) -> TrainConfig:
     cfg = dict(exp.spec.get("train", {}))
-    cfg["epochs"] = get_profile(profile).epochs_for(cfg.get("epochs", TrainConfig.epochs))
+    prof = get_profile(profile)
+    cfg["epochs"] = prof.epochs_for(cfg.get("epochs", TrainConfig.epochs))
+    if prof.max_epoch_repeats is not None:
+        cfg["epoch_repeats"] = min(cfg.get("epoch_repeats", 1), prof.max_epoch_repeats)
     return TrainConfig.from_dict(cfg)

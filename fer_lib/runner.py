@@ -276,7 +276,8 @@ _TRAIN_IMAGES = {"fer2013": 28_709, "ckplus": 327}
 
 
 def estimated_cost(job: Job) -> int:
-    """Images a run trains on at most: epochs x training images x folds (the profile's caps applied).
+    """Images a run trains on at most: epochs x passes per epoch x training images x folds (the
+    profile's caps applied).
 
     A heuristic for the order of runs, not a time: early stopping can end a run sooner, and a
     model's cost per image (EmotionNet's five blocks vs Özer's three) is not counted.
@@ -289,7 +290,8 @@ def estimated_cost(job: Job) -> int:
     folds = int(split.get("k", 1)) if split.get("kind") == "subject_kfold" else 1
     if prof.max_folds is not None:
         folds = min(folds, prof.max_folds)
-    return train_config(job.experiment, prof).epochs * images * folds
+    cfg = train_config(job.experiment, prof)
+    return cfg.epochs * cfg.epoch_repeats * images * folds
 
 
 def longest_first(jobs: list[Job]) -> list[Job]:

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class TrainConfig:
     class_weight: bool = False
     label_smoothing: float = 0.0  # of the cross-entropy targets (0: the papers' plain loss)
     schedule: str = "constant"  # learning rate: constant, or cosine decay to 0 over the epochs
+    epoch_repeats: int = 1  # passes over the training set per epoch, each with fresh augmentation draws
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -47,6 +49,8 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {cfg.schedule!r}; use constant or cosine")
         if cfg.schedule == "cosine" and cfg.reduce_lr_patience:
             raise ValueError("schedule: cosine and reduce_lr_patience both set the learning rate; keep one")
+        if not isinstance(cfg.epoch_repeats, int) or cfg.epoch_repeats < 1:
+            raise ValueError(f"epoch_repeats must be an integer >= 1. Received: {cfg.epoch_repeats!r}")
         if not 0.0 <= cfg.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1). Received: {cfg.label_smoothing}")
         return cfg
@@ -285,6 +289,27 @@ def resolve_trainer(trainer: str = "auto") -> str:
     return trainer
 
 
+#: Share of their initial values BatchNorm moving statistics may still hold when early stopping can
+#: first fire; above it the validation loss early stopping watches is computed with statistics that
+#: do not yet describe the data (see :func:`stale_batchnorm`).
+STALE_BATCHNORM = 0.1
+
+
+def stale_batchnorm(model, steps_per_epoch: int, patience: int) -> float:
+    """Largest share of its initial moving statistics any BatchNorm layer of ``model`` still holds
+    after ``patience`` epochs of ``steps_per_epoch`` steps: ``momentum ** steps``.
+
+    Why: validation runs on the moving statistics. On a small training set (CK+: 5 steps an epoch)
+    Keras' momentum 0.99 leaves 60 % of the initial mean 0 / variance 1 after 10 epochs, so the
+    validation loss rises while the model learns, and early stopping keeps the first epoch.
+    """
+    import keras
+
+    momenta = [layer.momentum for layer in model._flatten_layers(include_self=False)
+               if isinstance(layer, keras.layers.BatchNormalization)]
+    return float(max(momenta) ** (steps_per_epoch * patience)) if momenta else 0.0
+
+
 def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         cfg: TrainConfig, workdir: Path, *, verbose: int = 2, extra_callbacks: tuple = (),
         trainer: str = "auto", steps_per_execution: int = KERAS_STEPS_PER_EXECUTION) -> dict:
@@ -295,10 +320,24 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     accelerator and runs many steps per compiled call (:mod:`fer_lib.device_train`); "keras" runs
     ``steps_per_execution`` steps per call. Both use the same callbacks, so early stopping,
     learning-rate schedule, checkpointing and resume behave the same.
+    ``cfg.epoch_repeats`` > 1 makes an epoch that many shuffled passes over the training set (a
+    small set such as CK+ then gets enough steps per early-stopping window); it warns when the
+    BatchNorm statistics cannot have settled before early stopping may fire (:func:`stale_batchnorm`).
     """
     import keras
 
     trainer = resolve_trainer(trainer)
+    if cfg.epoch_repeats > 1:  # one epoch = several passes; augmentation layers draw afresh on each copy
+        x_train, y_train = np.concatenate([x_train] * cfg.epoch_repeats), np.concatenate([y_train] * cfg.epoch_repeats)
+    steps_per_epoch = -(-len(y_train) // cfg.batch_size)
+    if cfg.early_stopping_patience and cfg.epochs > cfg.early_stopping_patience:
+        stale = stale_batchnorm(model, steps_per_epoch, cfg.early_stopping_patience)
+        if stale > STALE_BATCHNORM:
+            warnings.warn(f"model {model.name!r}: after {cfg.early_stopping_patience} epochs of {steps_per_epoch} steps "
+                          f"its BatchNorm moving statistics still hold {stale:.0%} of their initial values, so early "
+                          "stopping judges a validation loss computed with unfitted statistics; raise "
+                          "train.epoch_repeats (or the batches per epoch) or lower the layers' momentum",
+                          stacklevel=2)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if getattr(model.layers[-1], "activation", None) is keras.activations.softmax:
@@ -307,7 +346,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                          "softmax)")
     lr = cfg.learning_rate
     if cfg.schedule == "cosine":  # decays with the optimiser's step count, which resume restores
-        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * -(-len(y_train) // cfg.batch_size))
+        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * steps_per_epoch)
     model.compile(optimizer=make_optimizer(cfg.optimizer, lr), loss=make_loss(cfg.label_smoothing),
                   metrics=["accuracy"], steps_per_execution=1 if trainer == "device" else steps_per_execution)
     best = workdir / "best.weights.h5"
@@ -325,7 +364,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                  keras.callbacks.BackupAndRestore(str(workdir / "backup"), delete_checkpoint=True)]
     callbacks.extend(extra_callbacks)
     if verbose == 1:
-        callbacks.append(_progress_bar_callback(-(-len(y_train) // cfg.batch_size)))
+        callbacks.append(_progress_bar_callback(steps_per_epoch))
     class_weight = None
     if cfg.class_weight:
         counts = np.bincount(y_train, minlength=model.output_shape[-1]).astype(float)

@@ -132,14 +132,15 @@ def test_every_config_is_valid():
 
 
 def test_runs_start_longest_first():
-    """epochs x training images x folds: the 100-epoch FER2013 runs first, CK+ (327 clips) last."""
+    """epochs x passes x training images x folds: the ten-fold CK+ runs (100 epochs of ten passes
+    over 327 clips) first, then the 100-epoch FER2013 runs; the one-fold CK+ run last."""
     jobs = runner.longest_first(runner.jobs_for(experiments.list_papers(), "paper", seeds=[0]))
     costs = [runner.estimated_cost(j) for j in jobs]
     assert costs == sorted(costs, reverse=True)
-    assert runner.train_config(jobs[0].experiment, "paper").epochs == 100
-    assert jobs[0].experiment.spec["dataset"] == "fer2013" and jobs[-1].experiment.spec["dataset"] == "ckplus"
-    ck = next(j for j in jobs if j.experiment.spec["dataset"] == "ckplus")
-    assert runner.estimated_cost(ck) == 100 * 327 * 10
+    assert jobs[0].experiment.spec["dataset"] == "ckplus" and runner.estimated_cost(jobs[0]) == 100 * 10 * 327 * 10
+    fer = next(j for j in jobs if j.experiment.spec["dataset"] == "fer2013")
+    assert runner.train_config(fer.experiment, "paper").epochs == 100 and runner.estimated_cost(fer) == 100 * 28709
+    assert jobs[-1].experiment.name == "ck_full-stratified" and costs[-1] == 100 * 10 * 327
     smoke = runner.jobs_for(["emotionnet"], "smoke")
     # smoke: 1 epoch, <= 400 images, 2 folds; CK+ with the paper's stratified split is one fold
     assert {runner.estimated_cost(j) for j in smoke} == {400, 327 * 2, 327}

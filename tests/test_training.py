@@ -191,3 +191,61 @@ def test_several_steps_per_call_train_the_same_weights(fer_root, tmp_path):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_epoch_repeats_pass_over_the_training_set_that_many_times_per_epoch(fer_root, tmp_path):
+    import keras
+
+    x, y = _fer_slice(fer_root, per_class=2)  # 14 images: 2 batches of 7 per pass
+    steps = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    set_determinism(0)
+    out = fit(create_model("xu_rnn_lstm", units=8), x, y, x, y, TrainConfig(epochs=2, batch_size=7, epoch_repeats=3),
+              tmp_path, verbose=0, trainer="keras", steps_per_execution=1, extra_callbacks=(counter,))
+    assert out["epochs_run"] == 2 and len(steps) == 2 * 3 * 2
+    with pytest.raises(ValueError, match="epoch_repeats"):
+        TrainConfig.from_dict({"epoch_repeats": 0})
+
+
+def _tiny_batchnorm_model():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((48, 48, 1))
+    x = layers.BatchNormalization(name="bn")(layers.Conv2D(2, 3, name="conv")(inputs))
+    return keras.Model(inputs, layers.Dense(7)(layers.GlobalAveragePooling2D()(x)), name="tiny_bn")
+
+
+def test_fit_warns_when_early_stopping_would_judge_unfitted_batchnorm_statistics(fer_root, tmp_path):
+    import warnings
+
+    x, y = _fer_slice(fer_root, per_class=2)
+    cfg = TrainConfig(epochs=3, batch_size=14, early_stopping_patience=2)  # 1 step an epoch: 0.99^2 left
+    with pytest.warns(UserWarning, match="BatchNorm moving statistics still hold 98%"):
+        fit(_tiny_batchnorm_model(), x, y, x, y, cfg, tmp_path / "stale", verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no warning when early stopping cannot fire
+        fit(_tiny_batchnorm_model(), x, y, x, y, TrainConfig(epochs=2, batch_size=14, early_stopping_patience=2),
+            tmp_path / "short", verbose=0)
+
+
+def test_ck_experiments_train_long_enough_for_their_batchnorm_statistics(ck_root):
+    """EmotionNet on CK+: one pass over a training fold (~266 clips) is 5 steps, and patience 10 then
+    ends the run while the moving statistics are still mostly initial,
+    and early stopping kept the first epoch of every fold; the configured passes per epoch must fix that for every CK+ experiment."""
+    from fer_lib import data, splits
+    from fer_lib.experiments import experiments_for, train_config
+    from fer_lib.models import from_config
+    from fer_lib.train import STALE_BATCHNORM, stale_batchnorm
+
+    _, labels, subjects, _ = data.ck_sequences(data.load_ckplus(ck_root), frames=3)
+    n_train = max(len(f.train) for f in splits.subject_kfold(subjects, labels, k=10, seed=0, val_fraction=0.1))
+    ck = [e for e in experiments_for("emotionnet") if e.spec.get("dataset") == "ckplus"]
+    assert len(ck) == 5
+    for exp in ck:
+        cfg = train_config(exp, "paper")
+        model = from_config(exp.spec, 7)
+        one_pass = -(-n_train // cfg.batch_size)
+        assert stale_batchnorm(model, one_pass, cfg.early_stopping_patience) > STALE_BATCHNORM, exp.id
+        assert stale_batchnorm(model, -(-n_train * cfg.epoch_repeats // cfg.batch_size), cfg.early_stopping_patience) < STALE_BATCHNORM, exp.id
+        assert train_config(exp, "smoke").epoch_repeats == 1  # CI keeps one pass

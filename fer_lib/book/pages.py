@@ -205,6 +205,7 @@ ROWS = [
     ("Model selection", _selection),
     ("Epochs (paper protocol)", _train("epochs")),
     ("Batch size", _train("batch_size")),
+    ("Passes over the training set per epoch", lambda s: str(s.get("train", {}).get("epoch_repeats", 1))),
     ("Optimiser, learning rate", lambda s: f"{s.get('train', {}).get('optimizer', 'adam')}, "
                                            f"{s.get('train', {}).get('learning_rate', '–'):g}"),
     ("Learning-rate schedule", _schedule),
@@ -389,6 +390,8 @@ def write_profiles(out: Path) -> None:
             ep = f"the paper's, capped at {prof.max_epochs}"
         else:
             ep = "the paper's"
+        if prof.max_epoch_repeats is not None:
+            ep += f", at most {prof.max_epoch_repeats} pass(es) over the training set each"
         caps = ", ".join(f"{k} ≤ {getattr(prof, f'max_{k}')}" for k in ("train", "val", "test", "folds")
                          if getattr(prof, f"max_{k}")) or "full data"
         rows.append([f"`{name}`", prof.summary, ", ".join(map(str, prof.seeds)), ep, caps])

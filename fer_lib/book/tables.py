@@ -168,7 +168,8 @@ def experiments_table(paper: str) -> pd.DataFrame:
                      "preprocess": ", ".join(s.get("preprocess") or []) or "–",
                      "augmentation": s.get("augmentation") or "–",
                      "training": f"{t.get('optimizer', 'adam')} lr {t.get('learning_rate')}, batch {t.get('batch_size')}, "
-                                 f"≤ {t.get('epochs')} epochs",
+                                 f"≤ {t.get('epochs')} epochs"
+                                 + (f" of {t['epoch_repeats']} passes" if t.get("epoch_repeats", 1) > 1 else ""),
                      "description": s.get("description", "")})
     return pd.DataFrame(rows)
 
