@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -155,8 +156,11 @@ def cmd_lab(args) -> int:
 
 def cmd_export_weights(args) -> int:
     """Copy the best run of each architecture (validation accuracy) to weights/ for the predictor."""
-    from fer_lib.export import export_best
+    from fer_lib.export import best_runs, export_best
 
+    if args.list:  # what a GPU machine packs: the kept weights of these runs only
+        print("\n".join(os.path.relpath(w) for _, _, w in best_runs(args.profile).values()))
+        return 0
     return 0 if export_best(args.profile, Path(args.out) if args.out else None) else 1
 
 
@@ -271,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export-weights", help=cmd_export_weights.__doc__)
     s.add_argument("--profile", choices=list(PROFILES), default="quick")
     s.add_argument("--out", help="default weights/ in the checkout")
+    s.add_argument("--list", action="store_true",
+                   help="only print the kept weights files of those best runs, one a line (nothing copied)")
     s.set_defaults(fn=cmd_export_weights)
     s = sub.add_parser("notebooks", help=cmd_notebooks.__doc__)
     data_args(s)

@@ -2,6 +2,7 @@
 helpers that need no training stack (the book reads results through here, never a model)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -30,6 +31,20 @@ def git_commit(paths: tuple[str, ...] = ("fer_lib", "experiments")) -> tuple[str
         return sha, dirty
     except (OSError, subprocess.CalledProcessError):
         return "unknown", True
+
+
+def code_digest(paths: tuple[str, ...] = ("fer_lib", "experiments"), root: Path = REPO) -> str:
+    """Digest of the files under ``paths`` (names and bytes; Python caches left out).
+
+    Why: a GPU machine gets a copy of the working tree without ``.git``. ``scripts/gpu_carry.sh``
+    stamps the clean commit with this digest here, and ``scripts/gpu_run.sh`` recomputes it there:
+    equal digests mean the runs there use exactly that commit's code and configs (``FER_COMMIT``)."""
+    h = hashlib.sha256()
+    files = sorted(f for d in paths for f in (root / d).rglob("*")
+                   if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:

@@ -2,13 +2,27 @@
 # Prepare .carry/ (git-ignored) for a GPU machine that has JAX but neither the datasets, dlib nor
 # TensorFlow/Keras: the two dataset bundles with every alignment table the runs need (computed
 # here with dlib, once) and the wheels of the pure-Python packages that machine lacks.
+# It also stamps .carry/commit with the commit and a digest of its code and configs: the device
+# tool sends the working tree without .git, and gpu_run.sh gives the runs that commit (FER_COMMIT)
+# only when the tree there has the same digest. Commit first; after a later commit restamp with
+#   bash scripts/gpu_carry.sh --stamp             (seconds; the bundles stay)
 #   bash scripts/gpu_carry.sh [PROFILE ...]        (default: paper quick)
 # Then, with the device tool: carry [".carry"] and run `bash scripts/gpu_run.sh paper 540`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p .carry/wheels
+rm -f .carry/commit
+if [ -n "$(git status --porcelain -- fer_lib experiments)" ]; then
+  echo "[carry] fer_lib/ or experiments/ differ from the last commit: commit, then bash scripts/gpu_carry.sh --stamp;" \
+       "until then paper runs there refuse to start (their provenance would not name the code)" >&2
+else
+  echo "$(git rev-parse HEAD) $(.venv/bin/python -c 'from fer_lib.results import code_digest; print(code_digest())')" \
+    > .carry/commit
+  echo "[carry] stamped $(cat .carry/commit)"
+fi
+[ "${1:-}" = "--stamp" ] && exit 0
 profiles=("${@:-paper}"); [ $# -eq 0 ] && profiles=(paper quick)
 fer=.venv/bin/fer
-mkdir -p .carry/wheels
 $fer bundle --out .carry/fer2013.npz --align-for "${profiles[@]}"
 $fer bundle --dataset ckplus --out .carry/ckplus48.npz --align-for "${profiles[@]}"
 # keras and its two small pure dependencies the GPU image lacks, for its Python (3.12)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (see scripts/gpu_carry.sh): install the carried wheels, train PROFILE with
 # the JAX backend from the carried bundles for at most SECONDS, then pack what finished into $OUT
-# (results JSON, their weights apart, and the resume state of runs that were cut off). Exits 0 when
+# (results JSON, the best run's weights of each model apart, and the resume state of runs that were cut off). Exits 0 when
 # the budget ended the run as planned, else fer run's status. Runs already committed under
 # results/PROFILE are skipped; unpack work.tgz here and carry ".work" too, and the next call
 # resumes the cut-off runs from their last epoch.
@@ -20,6 +20,20 @@ if ! $py -c "import keras" 2>/dev/null; then  # into /tmp: the image's site-pack
 fi
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} FER2013_PATH=${FER2013_PATH:-$PWD/.carry/fer2013.npz}
 export CKPLUS_PATH=${CKPLUS_PATH:-$PWD/.carry/ckplus48.npz} PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+# provenance: the tree comes without .git; .carry/commit (gpu_carry.sh) names the commit whose code
+# and configs have this digest. Paper runs are evidence only with it, so they do not start without.
+if [ -z "${FER_COMMIT:-}" ] && ! git rev-parse HEAD >/dev/null 2>&1; then
+  read -r commit digest < .carry/commit 2>/dev/null || commit=""
+  here=$($py -c 'from fer_lib.results import code_digest; print(code_digest())')
+  if [ -n "$commit" ] && [ "$digest" = "$here" ]; then
+    export FER_COMMIT=$commit
+  elif [ "$profile" = paper ]; then
+    echo "[gpu_run] no .carry/commit matching this tree (digest $here): commit, bash scripts/gpu_carry.sh --stamp, call again" \
+      | tee "$out/run.log"
+    exit 3
+  fi
+fi
+echo "[gpu_run] code and configs of commit ${FER_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" | tee "$out/run.log"
 marker=$(mktemp); t0=$(date +%s)
 if [ -n "${BENCH:-}" ]; then
   bench_args=(); [ "$BENCH" != 1 ] && read -ra bench_args <<< "$BENCH"
@@ -32,19 +46,23 @@ fi
 rc=0
 if [ "$budget" -ge 60 ]; then  # less is not worth starting: packing must still fit the caller's limit
   timeout --signal=TERM --kill-after=20 "$budget" $py -m fer_lib run --profile "$profile" --quiet "$@" \
-    > "$out/run.log" 2>&1
+    >> "$out/run.log" 2>&1
   rc=$?
 else
-  echo "[gpu_run] only ${budget} s of the budget left: no training this call" > "$out/run.log"
+  echo "[gpu_run] only ${budget} s of the budget left: no training this call" >> "$out/run.log"
 fi
 echo "[gpu_run] fer run exited $rc after $(( $(date +%s) - t0 )) s (124: the time budget ended it)" | tee -a "$out/run.log"
 find results/"$profile" -name 'seed*.json' -newer "$marker" -print0 2>/dev/null \
   | tar czf "$out/results.tgz" --null -T -
-# the kept weights beside them (git-ignored; the explanations page and fer export-weights read them),
-# apart, so that results.tgz comes back even where the weights are too large to come back
-find results/"$profile" -name 'seed*.weights.h5' -newer "$marker" -print0 2>/dev/null \
-  | tar czf "$out/weights.tgz" --null -T -
+# the kept weights of the best run per model only (what fer export-weights ships; all of them would
+# pass the 16 MiB a returned file may have), apart, so that results.tgz comes back whatever they weigh
+best=$(mktemp)
+$py -m fer_lib export-weights --profile "$profile" --list > "$best" 2>> "$out/run.log"
+tar czf "$out/weights.tgz" -T "$best"
 [ -d .work/"$profile" ] && tar czf "$out/work.tgz" .work/"$profile"
+for f in "$out"/*.tgz; do  # the device tool returns files of at most 16 MiB
+  [ "$(stat -c %s "$f")" -gt $((16 * 1024 * 1024)) ] && echo "[gpu_run] $(basename "$f") is over 16 MiB: it will not come back"
+done
 $py -m fer_lib results --profile "$profile" > "$out/summary.txt" 2>&1
 ls -la "$out"
 # 124 is the budget ending the run, as planned (cut-off runs resume next call); anything else is a failure

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from fer_lib import cli
-from fer_lib.export import selected_val_accuracy
+from fer_lib.export import best_runs, export_best, selected_val_accuracy
 from fer_lib.predict import Predictor, shipped_models
+from fer_lib.results import run_file
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +85,34 @@ def test_cli_video_annotates_every_frame(tmp_path, photos):
 def test_export_selects_on_validation_not_test():
     run = {"history": {"val_loss": [1.2, 0.9, 1.0], "val_accuracy": [0.40, 0.55, 0.60]}}
     assert selected_val_accuracy(run) == 0.55  # the epoch with the lowest validation loss
+
+
+def _kept_run(base: Path, seed: int, val_acc: float) -> Path:
+    """A paper run of Özer's CSV CNN with kept weights (bytes naming the seed) beside its result."""
+    run = {"experiment": "ozer/csv-cnn", "paper": "ozer", "name": "csv-cnn", "profile": "paper", "seed": seed,
+           "config": {"model": "ozer_cnn", "input": "rgb255"}, "class_names": ["a", "b"],
+           "history": {"val_loss": [1.0], "val_accuracy": [val_acc]}, "metrics": {"accuracy": 0.5},
+           "provenance": {"seed": seed}}
+    result = run_file(base, "paper", "ozer", "csv-cnn", seed, ".json")
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(json.dumps(run))
+    weights = run_file(base, "paper", "ozer", "csv-cnn", seed, ".weights.h5")
+    weights.write_bytes(f"seed {seed}".encode())
+    return weights
+
+
+def test_export_keeps_a_better_shipped_model_whose_run_is_elsewhere(tmp_path):
+    """Runs of one profile come back from several GPU leases: a later lease's weaker run of a model
+    must not replace the shipped one, and a stronger one must."""
+    base, out = tmp_path / "results", tmp_path / "weights"
+    _kept_run(base, 0, 0.60)
+    assert [w.name for w in export_best("paper", out, base)] == ["ozer_cnn.weights.h5"]
+    run_file(base, "paper", "ozer", "csv-cnn", 0, ".json").unlink()  # seed 0 came from an earlier lease
+    _kept_run(base, 1, 0.55)
+    assert best_runs("paper", base)["ozer_cnn"][1]["seed"] == 1
+    assert export_best("paper", out, base) == []
+    assert (out / "ozer_cnn.weights.h5").read_bytes() == b"seed 0"
+    _kept_run(base, 2, 0.65)
+    export_best("paper", out, base)
+    assert (out / "ozer_cnn.weights.h5").read_bytes() == b"seed 2"
+    assert json.loads((out / "ozer_cnn.json").read_text())["seed"] == 2

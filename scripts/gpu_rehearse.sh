@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Rehearse a GPU call here before spending a lease on it (a lease is minutes; a bug found there costs
+# them all). Copies what the device tool sends (tracked and untracked-not-ignored files, no .git)
+# plus .carry to a scratch folder and runs scripts/gpu_run.sh there on the CPU, with a Python that
+# has JAX and the GPU image's other packages but neither TensorFlow, Keras nor dlib; then checks
+# that what lands in $OUT would come back (at most 8 files of at most 16 MiB each).
+#   bash scripts/gpu_rehearse.sh [PROFILE] [SECONDS] [fer run options]   (default: smoke 300)
+# The JAX environment is made once, in $FER_DEVICE_ENV (default ~/.cache/fer_replication/device-env).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=${1:-smoke}; budget=${2:-300}; shift $(( $# < 2 ? $# : 2 ))
+[ -f .carry/fer2013.npz ] || { echo "[rehearse] no .carry: run bash scripts/gpu_carry.sh first" >&2; exit 1; }
+env=${FER_DEVICE_ENV:-$HOME/.cache/fer_replication/device-env}
+if [ ! -x "$env/bin/python" ]; then
+  # what the run path imports that the GPU image has, at the lock's versions (it lacks keras,
+  # tensorflow and dlib; keras comes from .carry/wheels as there)
+  pins=$(grep -iE '^(jax|jaxlib|numpy|opencv-python-headless|scikit-learn|scipy|statsmodels|pandas|pyyaml|h5py|tqdm|matplotlib|seaborn|ml-dtypes|absl-py|rich|packaging|pillow)==' requirements.lock)
+  python3 -m venv "$env"
+  # shellcheck disable=SC2086
+  "$env/bin/pip" install -q $pins
+fi
+scratch=$(mktemp -d); tree=$scratch/tree; out=$scratch/OUT; mkdir -p "$tree" "$out"
+git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$tree"
+cp -r .carry "$tree/"
+echo "[rehearse] $(du -sh "$tree" | cut -f1) would travel; running gpu_run.sh $profile $budget $* in $tree"
+rc=0
+(cd "$tree" && env -u PYTHONPATH -u FER_COMMIT PYTHON="$env/bin/python" OUT="$out" FER_CACHE_DIR="$scratch/cache" \
+   HOME="$scratch" bash scripts/gpu_run.sh "$profile" "$budget" "$@") || rc=$?
+echo "[rehearse] gpu_run.sh exited $rc; \$OUT holds:"
+ls -la "$out"
+n=$(find "$out" -type f | wc -l); big=$(find "$out" -type f -size +16M)
+if [ "$n" -gt 8 ] || [ -n "$big" ]; then
+  echo "[rehearse] would not all come back: $n files (8 do), over 16 MiB: ${big:-none}" >&2
+  [ "$rc" -eq 0 ] && rc=4
+fi
+tar tzf "$out/results.tgz" | sed 's/^/[rehearse] result: /'
+echo "[rehearse] scratch folder kept for a look: $scratch"
+exit "$rc"

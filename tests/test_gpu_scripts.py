@@ -1,0 +1,60 @@
+"""The GPU call's provenance: the device tool sends the tree without .git, so scripts/gpu_run.sh
+names the commit only where the tree's code digest matches the stamp gpu_carry.sh made here."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from fer_lib.config import REPO
+from fer_lib.results import code_digest
+
+
+def test_code_digest_follows_code_and_configs_not_caches(tmp_path):
+    (tmp_path / "fer_lib" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "fer_lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "experiments" / "p.yaml").write_text("paper: p\n")
+    first = code_digest(root=tmp_path)
+    (tmp_path / "fer_lib" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    assert code_digest(root=tmp_path) == first
+    (tmp_path / "experiments" / "p.yaml").write_text("paper: q\n")
+    assert code_digest(root=tmp_path) != first
+
+
+def _device_tree(tmp_path):
+    """What the device tool sends: files, no .git (here only what gpu_run.sh needs before training)."""
+    tree = tmp_path / "tree"
+    for d in ("fer_lib", "experiments", "claims", "scripts"):
+        shutil.copytree(REPO / d, tree / d, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / ".carry").mkdir()
+    return tree
+
+
+def _gpu_run(tree, tmp_path, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("FER_COMMIT", "PYTHONPATH")}
+    env.update(PYTHON=sys.executable, OUT=str(tmp_path / "out"), GIT_CEILING_DIRECTORIES=str(tmp_path))
+    return subprocess.run(["bash", "scripts/gpu_run.sh", *args], cwd=tree, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_gpu_run_refuses_paper_runs_whose_code_is_not_the_stamped_commit(tmp_path):
+    tree = _device_tree(tmp_path)
+    (tree / ".carry" / "commit").write_text(f"{'a' * 40} {code_digest()}\n")
+    (tree / "fer_lib" / "config.py").write_text((tree / "fer_lib" / "config.py").read_text() + "\n# edited\n")
+    p = _gpu_run(tree, tmp_path, "paper", "100")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "no .carry/commit matching this tree" in p.stdout
+    assert not (tmp_path / "out" / "results.tgz").exists()  # nothing trained
+
+
+def test_gpu_run_names_the_stamped_commit_when_the_code_matches(tmp_path):
+    tree = _device_tree(tmp_path)
+    (tree / ".carry" / "commit").write_text(f"{'b' * 40} {code_digest(root=tree)}\n")
+    # an unknown experiment ends fer run at once, after the provenance step and before any training
+    p = _gpu_run(tree, tmp_path, "paper", "100", "--paper", "ozer", "--experiment", "no-such-experiment")
+    log = (tmp_path / "out" / "run.log").read_text()
+    assert f"code and configs of commit {'b' * 40}" in log, p.stdout + p.stderr
+    assert "no-such-experiment" in log
+    assert p.returncode not in (0, 3)
