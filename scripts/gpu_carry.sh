@@ -4,10 +4,14 @@
 # here with dlib, once) and the wheels of the pure-Python packages that machine lacks.
 # It also stamps .carry/commit with the commit and a digest of its code and configs: the device
 # tool sends the working tree without .git, and gpu_run.sh gives the runs that commit (FER_COMMIT)
-# only when the tree there has the same digest. Commit first; after a later commit restamp with
+# only when the tree there has the same digest. And it packs the committed results into
+# .carry/results.tgz (about a fifth of their size): the GPU machine skips those runs, while
+# results/ and weights/ themselves stay here (scripts/gpu_slim.sh; the tool sends 64 MiB at most).
+# Commit first; after a later commit refresh both with
 #   bash scripts/gpu_carry.sh --stamp             (seconds; the bundles stay)
 #   bash scripts/gpu_carry.sh [PROFILE ...]        (default: paper quick)
-# Then, with the device tool: carry [".carry"] and run `bash scripts/gpu_run.sh paper 540`.
+# Then: bash scripts/gpu_slim.sh hide, the device tool with carry [".carry"] running
+# `bash scripts/gpu_run.sh paper 540`, bash scripts/gpu_slim.sh restore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .carry/wheels
@@ -19,6 +23,10 @@ else
   echo "$(git rev-parse HEAD) $(.venv/bin/python -c 'from fer_lib.results import code_digest; print(code_digest())')" \
     > .carry/commit
   echo "[carry] stamped $(cat .carry/commit)"
+fi
+if [ -d results ]; then  # (absent while gpu_slim.sh hides it: the last snapshot stays)
+  git ls-files -z -- 'results/*/*/*/seed*.json' | tar czf .carry/results.tgz --null -T -
+  echo "[carry] committed results packed: $(tar tzf .carry/results.tgz | wc -l) runs, $(du -h .carry/results.tgz | cut -f1)"
 fi
 [ "${1:-}" = "--stamp" ] && exit 0
 profiles=("${@:-paper}"); [ $# -eq 0 ] && profiles=(paper quick)

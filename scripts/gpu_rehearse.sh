@@ -22,10 +22,19 @@ fi
 scratch=$(mktemp -d); tree=$scratch/tree; out=$scratch/OUT; mkdir -p "$tree" "$out"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$tree"
 cp -r .carry "$tree/"
-echo "[rehearse] $(du -sh "$tree" | cut -f1) would travel; running gpu_run.sh $profile $budget $* in $tree"
+size=$(du -sb "$tree" | cut -f1)
+echo "[rehearse] $((size / 1024 / 1024)) MiB would travel; running gpu_run.sh $profile $budget $* in $tree"
 rc=0
+if [ "$size" -gt $((64 * 1024 * 1024)) ]; then
+  echo "[rehearse] over the device tool's 64 MiB: bash scripts/gpu_slim.sh hide before the call" >&2; rc=4
+fi
+pyver=$("$env/bin/python" -c 'import sys; print("%d%d" % sys.version_info[:2])')
+if [ "$pyver" != 312 ]; then  # the carried optree wheel is for the GPU image's Python 3.12: swap in this one's
+  w=$(ls "$tree"/.carry/wheels/optree-*.whl); v=$(basename "$w" | cut -d- -f2); rm "$w"
+  "$env/bin/pip" download -q --no-deps --only-binary=:all: -d "$tree/.carry/wheels" "optree==$v"
+fi
 (cd "$tree" && env -u PYTHONPATH -u FER_COMMIT PYTHON="$env/bin/python" OUT="$out" FER_CACHE_DIR="$scratch/cache" \
-   HOME="$scratch" bash scripts/gpu_run.sh "$profile" "$budget" "$@") || rc=$?
+   HOME="$scratch" bash scripts/gpu_run.sh "$profile" "$budget" "$@") || { r=$?; [ "$rc" -eq 0 ] && rc=$r; }
 echo "[rehearse] gpu_run.sh exited $rc; \$OUT holds:"
 ls -la "$out"
 n=$(find "$out" -type f | wc -l); big=$(find "$out" -type f -size +16M)

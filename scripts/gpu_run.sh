@@ -2,8 +2,8 @@
 # On the GPU machine (see scripts/gpu_carry.sh): install the carried wheels, train PROFILE with
 # the JAX backend from the carried bundles for at most SECONDS, then pack what finished into $OUT
 # (results JSON, the best run's weights of each model apart, and the resume state of runs that were cut off). Exits 0 when
-# the budget ended the run as planned, else fer run's status. Runs already committed under
-# results/PROFILE are skipped; unpack work.tgz here and carry ".work" too, and the next call
+# the budget ended the run as planned, else fer run's status. Runs already committed (under
+# results/PROFILE, or packed in .carry/results.tgz) are skipped; unpack work.tgz here and carry ".work" too, and the next call
 # resumes the cut-off runs from their last epoch.
 #   bash scripts/gpu_run.sh [PROFILE] [SECONDS] [fer run options, e.g. --paper emotionnet --workers 4]
 # BENCH=1 first runs benchmarks/train_throughput.py (its report lands in $OUT, named after the GPU)
@@ -34,6 +34,8 @@ if [ -z "${FER_COMMIT:-}" ] && ! git rev-parse HEAD >/dev/null 2>&1; then
   fi
 fi
 echo "[gpu_run] code and configs of commit ${FER_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" | tee "$out/run.log"
+# the committed runs, packed by gpu_carry.sh (results/ stays on the developer's machine): skipped here
+[ -f .carry/results.tgz ] && tar xzf .carry/results.tgz
 marker=$(mktemp); t0=$(date +%s)
 if [ -n "${BENCH:-}" ]; then
   bench_args=(); [ "$BENCH" != 1 ] && read -ra bench_args <<< "$BENCH"

@@ -58,3 +58,31 @@ def test_gpu_run_names_the_stamped_commit_when_the_code_matches(tmp_path):
     assert f"code and configs of commit {'b' * 40}" in log, p.stdout + p.stderr
     assert "no-such-experiment" in log
     assert p.returncode not in (0, 3)
+
+
+def test_gpu_slim_keeps_results_and_weights_here_during_the_call_and_restores_them(tmp_path):
+    """The device tool sends tracked and untracked-not-ignored files: hidden ones must be neither."""
+    repo = tmp_path / "repo"
+    for rel, text in {"scripts/gpu_slim.sh": (REPO / "scripts" / "gpu_slim.sh").read_text(),
+                      "results/paper/p/e/seed0.json": "{}", "weights/m.json": "{}", "fer_lib/x.py": "",
+                      ".gitignore": ".carry/\n"}.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=repo, check=True,
+                                    capture_output=True, text=True).stdout
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "x")
+    slim = lambda what: subprocess.run(["bash", "scripts/gpu_slim.sh", what], cwd=repo, capture_output=True, text=True)
+    assert slim("hide").returncode == 1  # no .carry/results.tgz yet: finished runs would be trained again
+    (repo / ".carry").mkdir()
+    (repo / ".carry" / "results.tgz").write_bytes(b"")
+    p = slim("hide")
+    assert p.returncode == 0, p.stderr
+    sent = git("ls-files", "-co", "--exclude-standard").split()
+    assert sorted(sent) == [".gitignore", "fer_lib/x.py", "scripts/gpu_slim.sh"]
+    assert not (repo / "results").exists() and not (repo / "weights").exists()
+    p = slim("restore")
+    assert p.returncode == 0, p.stderr
+    assert git("status", "--porcelain") == ""
+    assert (repo / "results/paper/p/e/seed0.json").read_text() == "{}"
