@@ -20,7 +20,7 @@ reported, evaluation (over the training images, long enough to time) is the best
 (a shared host only ever slows a pass down). Each
 path runs ``--repeats`` times, alternating which goes first, so drift on the host favours neither;
 the best pass of each is reported. The projection multiplies every
-``paper``-profile run's optimiser steps (epochs x training images / batch x folds, no early stop:
+``paper``-profile run's optimiser steps (epochs x passes x training images / batch x folds, no early stop:
 an upper bound) by the measured steps/s of the benchmarked model it maps to, one run at a time.
 """
 from __future__ import annotations
