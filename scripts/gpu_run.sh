@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # On the GPU machine (see scripts/gpu_carry.sh): install the carried wheels, train PROFILE with
 # the JAX backend from the carried bundles for at most SECONDS, then pack what finished into $OUT
-# (results JSON, the best run's weights of each model apart, and the resume state of runs that were cut off). Exits 0 when
-# the budget ended the run as planned, else fer run's status. Runs already committed (under
-# results/PROFILE, or packed in .carry/results.tgz) are skipped; unpack work.tgz here and carry ".work" too, and the next call
-# resumes the cut-off runs from their last epoch.
+# (results JSON, apart the weights of each model's best run, and the resume state of cut-off runs).
+# Exits 0 when the budget ended the run as planned, else fer run's status. Runs already committed
+# (under results/PROFILE, or packed in .carry/results.tgz) are skipped; unpack work.tgz here and
+# carry ".work" too, and the next call resumes the cut-off runs from their last epoch.
 #   bash scripts/gpu_run.sh [PROFILE] [SECONDS] [fer run options, e.g. --paper emotionnet --workers 4]
 # BENCH=1 first runs benchmarks/train_throughput.py (its report lands in $OUT, named after the GPU)
 # inside the same SECONDS; BENCH="--quick" (or other options of that script) passes them on.
