@@ -16,19 +16,23 @@ PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-learn", "ope
             "dlib-bin", "statsmodels", "pandas")
 
 
-def git_commit(paths: tuple[str, ...] = ("fer_lib", "experiments")) -> tuple[str, bool]:
-    """(commit, dirty) of the repository, or FER_COMMIT where git is unavailable (e.g. a GPU box).
+def git_commit(paths: tuple[str, ...] = ("fer_lib", "experiments"), root: Path = REPO) -> tuple[str, bool]:
+    """(commit, dirty) of the code and configs under ``paths``, or FER_COMMIT where git is
+    unavailable (a GPU machine, see :func:`code_digest`).
 
-    ``dirty`` looks at ``paths`` only (the code and configs a result depends on); ``()`` = all.
+    The commit is the last one that changed ``paths`` (HEAD for ``()``), not HEAD: runs of
+    unchanged code then share one commit however many results, pages or GPU leases were committed
+    between them. ``dirty`` says whether ``paths`` have uncommitted changes.
     """
     if os.environ.get("FER_COMMIT"):
         return os.environ["FER_COMMIT"], False
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO,
-                                    capture_output=True, text=True).stdout.strip())
-        return sha, dirty
+        sha = (git("log", "-1", "--format=%H", "HEAD", "--", *paths) if paths else "") or git("rev-parse", "HEAD")
+        return sha, bool(git("status", "--porcelain", "--", *paths))
     except (OSError, subprocess.CalledProcessError):
         return "unknown", True
 
@@ -37,8 +41,9 @@ def code_digest(paths: tuple[str, ...] = ("fer_lib", "experiments"), root: Path 
     """Digest of the files under ``paths`` (names and bytes; Python caches left out).
 
     Why: a GPU machine gets a copy of the working tree without ``.git``. ``scripts/gpu_carry.sh``
-    stamps the clean commit with this digest here, and ``scripts/gpu_run.sh`` recomputes it there:
-    equal digests mean the runs there use exactly that commit's code and configs (``FER_COMMIT``)."""
+    stamps the clean code commit (:func:`git_commit`) with this digest here, and ``scripts/gpu_run.sh``
+    recomputes it there: equal digests mean the runs there use exactly that commit's code and
+    configs (``FER_COMMIT``)."""
     h = hashlib.sha256()
     files = sorted(f for d in paths for f in (root / d).rglob("*")
                    if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")

@@ -2,12 +2,13 @@
 # Prepare .carry/ (git-ignored) for a GPU machine that has JAX but neither the datasets, dlib nor
 # TensorFlow/Keras: the two dataset bundles with every alignment table the runs need (computed
 # here with dlib, once) and the wheels of the pure-Python packages that machine lacks.
-# It also stamps .carry/commit with the commit and a digest of its code and configs: the device
-# tool sends the working tree without .git, and gpu_run.sh gives the runs that commit (FER_COMMIT)
-# only when the tree there has the same digest. And it packs the committed results into
-# .carry/results.tgz (about a fifth of their size): the GPU machine skips those runs, while
-# results/ and weights/ themselves stay here (scripts/gpu_slim.sh; the tool sends 64 MiB at most).
-# Commit first; after a later commit refresh both with
+# It also stamps .carry/commit with the last commit that changed the code and configs (fer_lib/,
+# experiments/) and their digest: the device tool sends the working tree without .git, and
+# gpu_run.sh gives the runs that commit (FER_COMMIT) only when the tree there has the same digest.
+# And it packs the committed results into .carry/results.tgz (about a fifth of their size): the GPU
+# machine skips those runs, while results/ and weights/ themselves stay here (scripts/gpu_slim.sh;
+# the tool sends 64 MiB at most).
+# Commit first; after a later commit refresh the stamp and the packed results with
 #   bash scripts/gpu_carry.sh --stamp             (seconds; the bundles stay)
 #   bash scripts/gpu_carry.sh [PROFILE ...]        (default: paper quick)
 # Then: bash scripts/gpu_slim.sh hide, the device tool with carry [".carry"] running
@@ -20,7 +21,7 @@ if [ -n "$(git status --porcelain -- fer_lib experiments)" ]; then
   echo "[carry] fer_lib/ or experiments/ differ from the last commit: commit, then bash scripts/gpu_carry.sh --stamp;" \
        "until then paper runs there refuse to start (their provenance would not name the code)" >&2
 else
-  echo "$(git rev-parse HEAD) $(.venv/bin/python -c 'from fer_lib.results import code_digest; print(code_digest())')" \
+  .venv/bin/python -c 'from fer_lib.results import code_digest, git_commit; print(git_commit()[0], code_digest())' \
     > .carry/commit
   echo "[carry] stamped $(cat .carry/commit)"
 fi

@@ -123,6 +123,16 @@ def test_a_paper_book_shows_a_paper_without_paper_runs_from_its_quick_runs(tmp_p
     assert list(prov.columns[:2]) == ["experiment", "profile"] and set(prov["profile"]) == {"paper", "quick"}
 
 
+def test_a_paper_page_says_when_its_runs_used_different_code():
+    """Runs of one comparison should share one commit; where they do not, the page says so."""
+    runs = load_results("paper", "ozer")
+    assert "The code changed between these runs" not in tables.profile_banner("paper", runs)
+    changed = {k: [dict(r) for r in v] for k, v in runs.items()}
+    r = changed[sorted(changed)[0]][0]
+    r["provenance"] = dict(r["provenance"], commit="f" * 40)
+    assert "The code changed between these runs** (2 commits" in tables.profile_banner("paper", changed)
+
+
 def test_separate_run_calls_are_counted_from_the_provenance():
     from fer_lib.book.pages import _calls
     assert _calls({"gpu-1 2026-12-04T01:00:00+00:00", "gpu-2 2026-12-05T01:00:00+00:00"}) == "2"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from fer_lib.config import REPO
-from fer_lib.results import code_digest
+from fer_lib.results import code_digest, git_commit
 
 
 def test_code_digest_follows_code_and_configs_not_caches(tmp_path):
@@ -86,3 +86,24 @@ def test_gpu_slim_keeps_results_and_weights_here_during_the_call_and_restores_th
     assert p.returncode == 0, p.stderr
     assert git("status", "--porcelain") == ""
     assert (repo / "results/paper/p/e/seed0.json").read_text() == "{}"
+
+
+def test_runs_of_unchanged_code_share_one_commit_across_later_commits(tmp_path, monkeypatch):
+    """A results or docs commit (one per GPU lease) must not give the next runs of the same code another commit."""
+    monkeypatch.delenv("FER_COMMIT", raising=False)
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                                    check=True, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "fer_lib").mkdir()
+    (tmp_path / "fer_lib" / "a.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "code")
+    code = git("rev-parse", "HEAD")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "seed0.json").write_text("{}")
+    git("add", "-A")
+    git("commit", "-q", "-m", "results")
+    assert git_commit(root=tmp_path) == (code, False)
+    assert git_commit(paths=(), root=tmp_path) == (git("rev-parse", "HEAD"), False)  # the book's build: HEAD
+    (tmp_path / "fer_lib" / "a.py").write_text("x = 2\n")
+    assert git_commit(root=tmp_path) == (code, True)
