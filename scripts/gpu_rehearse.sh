@@ -3,11 +3,12 @@
 # them all). Copies what the device tool sends (tracked and untracked-not-ignored files, no .git)
 # plus .carry to a scratch folder and runs scripts/gpu_run.sh there on the CPU, with a Python that
 # has JAX and the GPU image's other packages but neither TensorFlow, Keras nor dlib; then checks
-# that what lands in $OUT would come back (at most 8 files of at most 16 MiB each).
+# that what lands in $OUT would come back (scripts/device_limits.sh).
 #   bash scripts/gpu_rehearse.sh [PROFILE] [SECONDS] [fer run options]   (default: smoke 300)
 # The JAX environment is made once, in $FER_DEVICE_ENV (default ~/.cache/fer_replication/device-env).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/device_limits.sh
 profile=${1:-smoke}; budget=${2:-300}; shift $(( $# < 2 ? $# : 2 ))
 [ -f .carry/fer2013.npz ] || { echo "[rehearse] no .carry: run bash scripts/gpu_carry.sh first" >&2; exit 1; }
 env=${FER_DEVICE_ENV:-$HOME/.cache/fer_replication/device-env}
@@ -25,7 +26,7 @@ cp -r .carry "$tree/"
 size=$(du -sb "$tree" | cut -f1)
 echo "[rehearse] $((size / 1024 / 1024)) MiB would travel; running gpu_run.sh $profile $budget $* in $tree"
 rc=0
-if [ "$size" -gt $((64 * 1024 * 1024)) ]; then
+if [ "$size" -gt "$DEVICE_SEND_BYTES" ]; then
   echo "[rehearse] over the device tool's 64 MiB: bash scripts/gpu_slim.sh hide before the call" >&2; rc=4
 fi
 pyver=$("$env/bin/python" -c 'import sys; print("%d%d" % sys.version_info[:2])')
@@ -37,9 +38,9 @@ fi
    HOME="$scratch" bash scripts/gpu_run.sh "$profile" "$budget" "$@") || { r=$?; [ "$rc" -eq 0 ] && rc=$r; }
 echo "[rehearse] gpu_run.sh exited $rc; \$OUT holds:"
 ls -la "$out"
-n=$(find "$out" -type f | wc -l); big=$(find "$out" -type f -size +16M)
-if [ "$n" -gt 8 ] || [ -n "$big" ]; then
-  echo "[rehearse] would not all come back: $n files (8 do), over 16 MiB: ${big:-none}" >&2
+lost=$(device_unreturned "$out")
+if [ -n "$lost" ]; then
+  echo "$lost" | sed 's/^/[rehearse] would not all come back: /' >&2
   [ "$rc" -eq 0 ] && rc=4
 fi
 tar tzf "$out/results.tgz" | sed 's/^/[rehearse] result: /'

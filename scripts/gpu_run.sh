@@ -10,6 +10,7 @@
 # inside the same SECONDS; BENCH="--quick" (or other options of that script) passes them on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/device_limits.sh
 profile=${1:-paper}; budget=${2:-540}; shift $(( $# < 2 ? $# : 2 ))
 py=${PYTHON:-python3}
 out=${OUT:-build/gpu_out}; mkdir -p "$out"
@@ -33,7 +34,8 @@ if [ -z "${FER_COMMIT:-}" ] && ! git rev-parse HEAD >/dev/null 2>&1; then
     exit 3
   fi
 fi
-echo "[gpu_run] code and configs of commit ${FER_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" | tee "$out/run.log"
+echo "[gpu_run] code and configs of commit $($py -c 'from fer_lib.results import git_commit; print(git_commit()[0])')" \
+  | tee "$out/run.log"
 # the committed runs, packed by gpu_carry.sh (results/ stays on the developer's machine): skipped here
 [ -f .carry/results.tgz ] && tar xzf .carry/results.tgz
 marker=$(mktemp); t0=$(date +%s)
@@ -62,11 +64,9 @@ best=$(mktemp)
 $py -m fer_lib export-weights --profile "$profile" --list > "$best" 2>> "$out/run.log"
 tar czf "$out/weights.tgz" -T "$best"
 [ -d .work/"$profile" ] && tar czf "$out/work.tgz" .work/"$profile"
-for f in "$out"/*.tgz; do  # the device tool returns files of at most 16 MiB
-  [ "$(stat -c %s "$f")" -gt $((16 * 1024 * 1024)) ] && echo "[gpu_run] $(basename "$f") is over 16 MiB: it will not come back"
-done
 $py -m fer_lib results --profile "$profile" > "$out/summary.txt" 2>&1
 ls -la "$out"
+device_unreturned "$out" | sed 's/^/[gpu_run] will not all come back: /'
 # 124 is the budget ending the run, as planned (cut-off runs resume next call); anything else is a failure
 [ "$rc" -eq 124 ] && exit 0
 exit "$rc"

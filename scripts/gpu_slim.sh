@@ -9,8 +9,8 @@
 # While hidden, `git status` lists them as deleted: restore before any commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/device_limits.sh
 store=.git/fer-slim  # inside .git: never sent, never committed, same file system
-limit=$((64 * 1024 * 1024))
 travels() {  # bytes the device tool would send: tracked and untracked-not-ignored files, plus .carry
   { git ls-files -z -co --exclude-standard; find .carry -type f -print0 2>/dev/null; } | du -cb --files0-from=- | tail -1 | cut -f1
 }
@@ -35,6 +35,6 @@ case "${1:-}" in
 esac
 n=$(travels)
 echo "[slim] $1: $((n / 1024 / 1024)) MiB would travel with .carry (the device tool takes 64 MiB)"
-if [ "$1" = hide ] && [ "$n" -gt "$limit" ]; then
+if [ "$1" = hide ] && [ "$n" -gt "$DEVICE_SEND_BYTES" ]; then
   echo "[slim] still over the limit: the device tool would refuse the call" >&2; exit 1
 fi

@@ -64,6 +64,7 @@ def test_gpu_slim_keeps_results_and_weights_here_during_the_call_and_restores_th
     """The device tool sends tracked and untracked-not-ignored files: hidden ones must be neither."""
     repo = tmp_path / "repo"
     for rel, text in {"scripts/gpu_slim.sh": (REPO / "scripts" / "gpu_slim.sh").read_text(),
+                      "scripts/device_limits.sh": (REPO / "scripts" / "device_limits.sh").read_text(),
                       "results/paper/p/e/seed0.json": "{}", "weights/m.json": "{}", "fer_lib/x.py": "",
                       ".gitignore": ".carry/\n"}.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -80,12 +81,28 @@ def test_gpu_slim_keeps_results_and_weights_here_during_the_call_and_restores_th
     p = slim("hide")
     assert p.returncode == 0, p.stderr
     sent = git("ls-files", "-co", "--exclude-standard").split()
-    assert sorted(sent) == [".gitignore", "fer_lib/x.py", "scripts/gpu_slim.sh"]
+    assert sorted(sent) == [".gitignore", "fer_lib/x.py", "scripts/device_limits.sh", "scripts/gpu_slim.sh"]
     assert not (repo / "results").exists() and not (repo / "weights").exists()
     p = slim("restore")
     assert p.returncode == 0, p.stderr
     assert git("status", "--porcelain") == ""
     assert (repo / "results/paper/p/e/seed0.json").read_text() == "{}"
+
+
+def test_device_limits_name_what_would_not_come_back(tmp_path):
+    """gpu_run.sh (there) and gpu_rehearse.sh (here) judge $OUT by these lines: empty means all comes back."""
+    unreturned = lambda: subprocess.run(["bash", "-c", f"source {REPO}/scripts/device_limits.sh; "
+                                         f"device_unreturned {tmp_path}"], capture_output=True, text=True,
+                                        check=True).stdout.splitlines()
+    for i in range(8):
+        (tmp_path / f"f{i}.txt").write_text("x")
+    assert unreturned() == []
+    (tmp_path / "f8.txt").write_text("x")
+    assert unreturned() == ["9 files (at most 8 come back)"]
+    (tmp_path / "f8.txt").unlink()
+    with open(tmp_path / "work.tgz", "wb") as f:  # sparse: 17 MiB without writing them
+        f.truncate(17 * 1024 * 1024)
+    assert unreturned() == ["9 files (at most 8 come back)", "work.tgz is over 16 MiB (such a file does not come back)"]
 
 
 def test_runs_of_unchanged_code_share_one_commit_across_later_commits(tmp_path, monkeypatch):
