@@ -11,7 +11,10 @@ GPU then waits on Python most of the time. Here
   smaller);
 * the model is called through Keras' stateless API, so its own layers (augmentation with its
   seeded generator, dropout, batch normalisation) behave as in ``fit``;
-* validation and prediction run in large fixed-size chunks of one compiled function.
+* validation and prediction run in large fixed-size chunks of one compiled function;
+* compiled programs are kept on disk (JAX's persistent cache, in ``$FER_CACHE_DIR/jax``): every
+  seed and ablation of a model compiles the same programs, so a GPU call compiles each model once,
+  not once per run.
 
 The Keras callbacks of :func:`fer_lib.train.fit` (epoch log, checkpoint of the best validation
 loss, early stopping, learning-rate schedule, resume state, backup) are called at the same
@@ -30,6 +33,10 @@ def _require_jax():
         raise RuntimeError(f"fer_lib.device_train needs KERAS_BACKEND=jax (backend is {keras.backend.backend()!r})")
     import jax
 
+    if jax.config.jax_compilation_cache_dir is None:  # $JAX_COMPILATION_CACHE_DIR, where set, wins
+        from fer_lib.cache import cache_dir
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     return jax
 
 

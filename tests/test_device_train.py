@@ -78,3 +78,36 @@ def test_device_path_uses_the_same_smoothed_loss_as_fit():
     y = np.arange(6) % 7
     ours = float(np.mean(np.asarray(device_train._per_sample_ce(keras.ops.convert_to_tensor(logits), y, 0.1))))
     assert ours == pytest.approx(float(keras.ops.convert_to_numpy(make_loss(0.1)(y, logits))), rel=1e-5)
+
+
+def test_a_second_run_of_a_model_is_served_its_compiled_programs_from_disk(tmp_path):
+    """Seeds and ablations of one model compile the same programs: JAX's persistent cache, which the
+    device path turns on, serves a new model of that architecture (other seed, other layer names)
+    from disk instead of compiling again."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    from fer_lib import device_train
+
+    device_train._require_jax()
+    assert jax.config.jax_compilation_cache_dir  # the device path turned the cache on
+    before = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
+    cache = tmp_path / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # these tiny programs compile fast
+    compilation_cache.reset_cache()
+    try:
+        x, y = _data()
+        entries = []
+        for seed in (0, 1):
+            set_determinism(seed)
+            model = create_model("xu_rnn_lstm", units=8)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            device_train.device_fit(model, x, y, x[:40], y[:40], epochs=1, batch_size=32, callbacks=[])
+            entries.append(sorted(p.name for p in cache.iterdir()))
+        assert entries[0] and entries[1] == entries[0]
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+        compilation_cache.reset_cache()
