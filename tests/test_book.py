@@ -126,11 +126,11 @@ def test_a_paper_book_shows_a_paper_without_paper_runs_from_its_quick_runs(tmp_p
 def test_a_paper_page_says_when_its_runs_used_different_code():
     """Runs of one comparison should share one commit; where they do not, the page says so."""
     runs = load_results("paper", "ozer")
-    assert "The code changed between these runs" not in tables.profile_banner("paper", runs)
+    assert "These runs name" not in tables.profile_banner("paper", runs)
     changed = {k: [dict(r) for r in v] for k, v in runs.items()}
     r = changed[sorted(changed)[0]][0]
     r["provenance"] = dict(r["provenance"], commit="f" * 40)
-    assert "The code changed between these runs** (2 commits" in tables.profile_banner("paper", changed)
+    assert "These runs name 2 commits**" in tables.profile_banner("paper", changed)
 
 
 def test_separate_run_calls_are_counted_from_the_provenance():

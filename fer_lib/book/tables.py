@@ -55,8 +55,8 @@ def profile_banner(profile: str, results: Results | None = None, book_profile: s
                        + f"{len(rs)} finished run(s) of {len({r['experiment'] for r in rs})} experiment(s); "
                        f"commit(s) {', '.join(commits) or '–'}; device(s) {', '.join(devices) or '–'}.")
         if len(commits) > 1 and len({k.split("/")[0] for k in res}) == 1:  # one paper's comparison
-            details[-1] += (f" **The code changed between these runs** ({len(commits)} commits of `fer_lib/` and "
-                            "`experiments/`): the provenance table below says which run used which.")
+            details[-1] += (f" **These runs name {len(commits)} commits**, so the code or configs may differ between "
+                            "them: the provenance table below says which run used which.")
     head = get_profile(profile).banner()
     if book_profile and book_profile != profile:
         head = (f"**No `{book_profile}`-profile run of this paper yet** (this book shows the `{book_profile}` "
