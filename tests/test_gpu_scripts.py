@@ -23,6 +23,12 @@ def test_code_digest_follows_code_and_configs_not_caches(tmp_path):
     assert code_digest(root=tmp_path) != first
 
 
+def _git(repo, *args) -> str:
+    """git in a throw-away repository (its own committer, so no global config is needed)."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def _device_tree(tmp_path):
     """What the device tool sends: files, no .git (here only what gpu_run.sh needs before training)."""
     tree = tmp_path / "tree"
@@ -69,8 +75,7 @@ def test_gpu_slim_keeps_results_and_weights_here_during_the_call_and_restores_th
                       ".gitignore": ".carry/\n"}.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
-    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=repo, check=True,
-                                    capture_output=True, text=True).stdout
+    git = lambda *a: _git(repo, *a)
     git("init", "-q")
     git("add", "-A")
     git("commit", "-q", "-m", "x")
@@ -108,8 +113,7 @@ def test_device_limits_name_what_would_not_come_back(tmp_path):
 def test_runs_of_unchanged_code_share_one_commit_across_later_commits(tmp_path, monkeypatch):
     """A results or docs commit (one per GPU lease) must not give the next runs of the same code another commit."""
     monkeypatch.delenv("FER_COMMIT", raising=False)
-    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
-                                    check=True, capture_output=True, text=True).stdout.strip()
+    git = lambda *a: _git(tmp_path, *a)
     (tmp_path / "fer_lib").mkdir()
     (tmp_path / "fer_lib" / "a.py").write_text("x = 1\n")
     git("init", "-q")
