@@ -104,8 +104,8 @@ RULES_VERSION = "3"
 #: The rules, stated once; the book prints them (in this order) and the evaluator follows them.
 RULES: dict[str, str] = {
     "evidence": ("Only runs of the `paper` profile (each paper's protocol, three seeds) give verdicts. "
-                 "Runs of `quick` and `smoke` give an *indicative* verdict, shown in its own column and "
-                 "never counted as a verdict."),
+                 "Runs of `quick` and `smoke` give an *indicative* verdict, written with the way it went "
+                 "(\"indicative: not reproduced\") and never counted as a verdict."),
     "value": stats.VERDICT_RULE,
     "sized comparison": ("A comparison or interaction claim with a size (\"4–6 % lower\", \"+7.3 points\") "
                          "is *reproduced* only when the claimed gap (or some part of the claimed range) lies "

@@ -45,6 +45,57 @@ def test_named_index_becomes_a_column():
     assert ">claim<" in t.html and ">r1<" in t.html
 
 
+def test_unnamed_row_labels_stay_and_a_filtered_integer_index_goes():
+    labelled = display.show(pd.DataFrame({"cnn": [52.1, 53.1]}, index=["directory", "csv"]))
+    assert ">directory<" in labelled.html and ">index<" not in labelled.html  # labels kept, no "index" header
+    filtered = display.show(pd.DataFrame({"x": ["a", "b", "c"]}).iloc[[0, 2]])
+    assert filtered.html.count("<th ") == 1 and ">a<" in filtered.html  # only the x header: 0 and 2 dropped
+
+
+def test_an_empty_note_displays_nothing_and_the_build_refuses_a_bare_repr(tmp_path, capsys):
+    from fer_lib.book.build import check_notebook
+    display.note("")  # nothing to show: no "<IPython.core.display.Markdown object>" on the page
+    display.note("   ")
+    assert capsys.readouterr().out == ""
+    cell = {"cell_type": "code", "metadata": {}, "source": "", "outputs": [
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/markdown": "", "text/plain": ["<IPython.core.display.Markdown object>"]}}]}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "page.ipynb"
+    path.write_text(json.dumps(nb))
+    assert any("Python object's repr" in p for p in check_notebook(path, "smoke")[1])
+    cell["outputs"][0]["data"]["text/markdown"] = "**Collapsed runs:** …"  # readable content: accepted
+    path.write_text(json.dumps(nb))
+    assert not check_notebook(path, "smoke")[1]
+
+
+def test_indicative_verdicts_name_their_direction():
+    assert display.verdict_text("indicative", "not reproduced") == "indicative: not reproduced"
+    assert display.verdict_text("reproduced", "") == "reproduced"
+    assert display.verdict_text("indicative", None) == "indicative"
+    assert mark("indicative", "not reproduced") == "[¬Re, indicative]"
+    board = tables.scoreboard("quick", "xu")
+    assert "indicative" not in board.columns  # one verdict column, read without a second one
+    assert all(v != "indicative" for v in board["verdict"])
+
+
+def test_the_banner_names_runs_made_with_settings_since_changed():
+    """Lamichhane's quick runs were tested on PublicTest before the YAML chose PublicTest + PrivateTest."""
+    res = load_results("quick", "lamichhane")
+    assert tables.config_drift(res) == ["`split.test` public → now all (" + ", ".join(
+        f"lamichhane/{e} seed 0" for e in ("cnn-3", "cnn-7", "cnn_bilstm-3", "cnn_bilstm-7")) + ")"]
+    assert "Settings changed in `experiments/*.yaml`" in tables.profile_banner("quick", res)
+    assert tables.config_drift(load_results("paper", "ozer")) == []  # made with today's settings
+
+
+def test_verdict_tally_adds_up_to_the_number_of_claims():
+    _, _, claims_df = tables.book_evidence("paper")
+    sentence = tables.verdict_tally(claims_df)
+    counts = [int(n) for n in __import__("re").findall(r"(?:: |, | and )(\d+) ", sentence)]
+    assert sentence.startswith(f"Of {len(claims_df)} claims: ") and sum(counts) == len(claims_df)
+    assert len(counts) == claims_df["verdict"].nunique()
+
+
 def test_verdict_colour_new_and_indicative_verdicts():
     assert display.verdict_colour("not reproduced") != display.verdict_colour("reproduced")
     assert display.verdict_colour("indicative: not reproduced") == display.VERDICT_COLOURS["not reproduced"]

@@ -65,3 +65,46 @@ def test_reference_beside_claims_says_why_a_value_is_missing():
     t = tables.reference_beside_claims(claims, "paper", {"reference/vgg": ref})
     assert t["ours"].tolist() == ["52.0 %", "run failed"]  # CK+ and 3-class claims are another task
     assert t["where"].tolist() == ["Table 1", "4"] and set(t["strong reference"]) == {"71.0 %"}
+
+
+def test_mcnemar_table_flags_a_run_that_collapsed_to_one_class():
+    """Lamichhane's quick cnn-3 answers "happy" everywhere: its McNemar p-value is trivially tiny."""
+    res = load_results("quick", "lamichhane")
+    t = tables.mcnemar_table("quick", "lamichhane", [("lamichhane/cnn_bilstm-3", "lamichhane/cnn-3"),
+                                                    ("lamichhane/cnn_bilstm-7", "lamichhane/cnn-7")], results=res)
+    assert t["note"].tolist() == ["B collapsed to one class", ""]
+
+
+def test_reference_beside_claims_names_the_profile_of_a_fallback_value():
+    claims = pd.DataFrame([
+        {"kind": "value", "metric": "accuracy", "evidence": "lamichhane/cnn_bilstm-7", "paper": "lamichhane",
+         "section": "Abstract", "what": "7 classes", "id": "a", "claimed": 0.794, "reproduced": 0.549,
+         "verdict": "indicative"}])
+    t = tables.reference_beside_claims(claims, "paper", {}, {"lamichhane": "quick"})
+    assert t["ours"].tolist() == ["54.9 % (quick)"]
+
+
+def test_data_sources_name_the_release_a_run_trained_on():
+    """Özer's committed CSV runs were made without the original fer2013.csv: their data hash is
+    that of the image release read into the CSV schema."""
+    import copy
+
+    from fer_lib.config import DataPaths
+
+    res = load_results("paper", "ozer")
+    t = tables.data_sources("ozer", res, DataPaths.resolve()).set_index("experiment")["source"]
+    assert t["ozer/csv-cnn"] == t["ozer/csv-cnn_lstm"] == "image release in the CSV schema"
+    assert t["ozer/directory-cnn"] == "image folders (fer2013/)"
+    other = copy.deepcopy(res)
+    other["ozer/csv-cnn"][0]["provenance"]["data_hash"] = "0" * 16  # say, the original Kaggle CSV
+    t = tables.data_sources("ozer", other, DataPaths.resolve()).set_index("experiment")["source"]
+    assert t["ozer/csv-cnn"] == "not the data given to this page"
+
+
+def test_with_ci_puts_the_interval_beside_the_value():
+    df = tables.run_summary("paper", "ozer")
+    shown = tables.with_ci(df)
+    assert "ci_low" not in shown.columns and len(shown.columns) == len(df.columns) - 2
+    first = df.iloc[0]
+    assert shown.iloc[0]["accuracy (95 % CI)"] == (f"{first['accuracy'] * 100:.1f} % "
+                                                   f"[{first['ci_low'] * 100:.1f}, {first['ci_high'] * 100:.1f}]")

@@ -14,6 +14,7 @@ Entry point: ``fer book PROFILE``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,28 @@ SHOWN = {"show-input", "hide-input", "remove-input", "hide-cell", "remove-cell",
 
 class BookError(RuntimeError):
     """The book cannot be built from what is there; the message says what to run."""
+
+
+_REPR = re.compile(r"^<[\w.]+ object( at 0x[0-9a-f]+)?>$")
+
+
+def _bare_repr(output: dict) -> bool:
+    """A display whose only non-empty content is a default repr such as "<IPython.core.display.Markdown
+    object>" (what an empty Markdown renders as): the page would print it as text."""
+    data = output.get("data") or {}
+    plain = "".join(data.get("text/plain", ""))
+    rich = [k for k, v in data.items() if k != "text/plain" and "".join(v if isinstance(v, list) else [str(v)]).strip()]
+    return not rich and bool(_REPR.match(plain.strip()))
+
+
+#: A table with at least this many columns gets the page's full width (the book theme's ``full-width``).
+WIDE_COLUMNS = 7
+
+
+def _wide_table(output: dict) -> bool:
+    """An HTML output holding a table with a row of WIDE_COLUMNS cells or more."""
+    page = "".join((output.get("data") or {}).get("text/html", ""))
+    return any(len(re.findall(r"<t[dh][\s>]", row)) >= WIDE_COLUMNS for row in page.split("<tr")[1:])
 
 
 def check_notebook(path: Path, profile: str) -> tuple[dict | None, list[str]]:
@@ -59,7 +82,12 @@ def check_notebook(path: Path, profile: str) -> tuple[dict | None, list[str]]:
                 problems.append(f"{path}: cell {i} has an error output: {out.get('ename')}: {out.get('evalue')}")
             elif "Traceback (most recent call last)" in text:
                 problems.append(f"{path}: cell {i} printed a traceback")
+            elif _bare_repr(out):
+                problems.append(f"{path}: cell {i} shows a Python object's repr "
+                                f"({''.join(out['data']['text/plain']).strip()[:60]}); display something readable instead")
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if any(_wide_table(out) for out in cell.get("outputs", []) or []) and "full-width" not in tags:
+            tags.append("full-width")  # the theme lets it use the right-hand margin too
         if cell.get("cell_type") == "code":
             if {"parameters", "injected-parameters"} & set(tags) and "show-input" not in tags:
                 tags.append("remove-cell")

@@ -73,6 +73,14 @@ def verdict_ink(verdict: Any) -> str:
     return "#333333"
 
 
+def verdict_text(verdict: Any, indicative: Any = None) -> str:
+    """The verdict as the book prints it: an indicative verdict (shortened profile) names the way
+    it went, "indicative: not reproduced", so a reader never has to look up a second column."""
+    if verdict == "indicative" and isinstance(indicative, str) and indicative:
+        return f"indicative: {indicative}"
+    return "" if _empty(verdict) else str(verdict)
+
+
 def verdict_badge(verdict: Any) -> str:
     """A verdict as an inline coloured HTML label, for prose and summary boxes."""
     return (f'<span class="fer-verdict" style="background:{verdict_colour(verdict)}">'
@@ -129,7 +137,14 @@ def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False)
 
     ``wide`` tables (a paper's own layout: paper | ours | verdict per column) keep numbers and
     verdicts on one line and scroll sideways inside their box; only the row labels wrap."""
-    df = df.reset_index(drop=not _named_index(df)) if _named_index(df) else df.reset_index(drop=True)
+    if wide and isinstance(df.columns, pd.MultiIndex):  # a paper's table too wide for the page: in parts
+        parts = _column_parts(df)
+        if len(parts) > 1:
+            return "".join(table_html(part, caption if i == 0 else (f"{caption} (continued)" if caption else None),
+                                      wide) for i, part in enumerate(parts))
+    # row labels without a name get an empty header rather than pandas' "index"
+    df = (df.rename_axis(index=[n if n is not None else "" for n in df.index.names]).reset_index()
+          if _named_index(df) else df.reset_index(drop=True))
     numeric = {c for c in df.columns if _looks_numeric(df[c])}
     shown = pd.DataFrame({c: [format_cell(v, _scale_of(c)) for v in df[c]] for c in df.columns},
                          columns=df.columns)
@@ -145,16 +160,41 @@ def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False)
         labels = [c for c in df.columns if isinstance(c, tuple) and c[-1] == ""]
         if labels:
             styler = styler.set_properties(subset=labels, **{"white-space": "normal", "min-width": "6.5em"})
+        # narrower columns, so that a paper's table fits the page: verdicts wrap at their space, and
+        # an interval goes on the line below its value
+        verdict_cols = [c for c in df.columns if _is_verdict_column(c)]
+        if verdict_cols:
+            styler = styler.set_properties(subset=verdict_cols, **{"white-space": "normal", "min-width": "5.5em"})
+        styler = styler.format(lambda v: v.replace(" [", "<br>[") if isinstance(v, str) else v, subset=num_cols)
     # the caption goes above the scroll box, so that a wide table never cuts it off
     head = f'<p class="fer-table-caption">{html.escape(caption)}</p>' if caption else ""
     return f'{head}<div class="fer-table-wrap">{styler.to_html()}</div>'
 
 
+#: At most this many column groups (paper | ours | verdict each) of a paper's table side by side:
+#: about what fits the page; a wider table is shown in parts, each with the row labels.
+MAX_GROUPS = 3
+
+
+def _column_parts(df: pd.DataFrame) -> list[pd.DataFrame]:
+    """``df`` (MultiIndex columns, row labels under an empty last level) cut into balanced parts of
+    at most MAX_GROUPS column groups, the row-label columns repeated in each."""
+    labels = [c for c in df.columns if c[-1] == ""]
+    groups = list(dict.fromkeys(c[0] for c in df.columns if c not in labels))
+    if len(groups) <= MAX_GROUPS:
+        return [df]
+    n = -(-len(groups) // MAX_GROUPS)
+    size = -(-len(groups) // n)
+    return [df[labels + [c for c in df.columns if c not in labels and c[0] in groups[i:i + size]]]
+            for i in range(0, len(groups), size)]
+
+
 def _named_index(df: pd.DataFrame) -> bool:
-    """A meaningful index (named, or not a plain 0..n-1 range) becomes an ordinary first column."""
-    if isinstance(df.index, pd.RangeIndex) and df.index.name is None:
-        return False
-    return any(n is not None for n in df.index.names)
+    """A meaningful index becomes an ordinary first column: a named one, or row labels (text); an
+    unnamed integer index (0..n-1, or what is left of it after filtering rows) is dropped."""
+    if any(n is not None for n in df.index.names):
+        return True
+    return not pd.api.types.is_integer_dtype(df.index)
 
 
 class Table:
@@ -169,6 +209,15 @@ class Table:
 
     def __repr__(self) -> str:  # plain-text fallback without an index column
         return self.df.to_string(index=False)
+
+
+def note(text: str) -> None:
+    """Display ``text`` as markdown, or nothing when it is empty: an empty ``Markdown`` object
+    would render as its Python repr ("<IPython.core.display.Markdown object>")."""
+    from IPython.display import Markdown, display
+
+    if text and text.strip():
+        display(Markdown(text))
 
 
 def show(df: pd.DataFrame, caption: str | None = None) -> Table:

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from fer_lib.book.display import VERDICT_INK as VERDICT_COLOURS, verdict_ink  # one palette for the book
+from fer_lib.book.display import VERDICT_INK as VERDICT_COLOURS, verdict_ink, verdict_text  # one palette for the book
 
 
 def _done(fig: Figure) -> Figure:
@@ -170,8 +170,8 @@ def roc_curves(run: dict, title: str | None = None, claimed_auc: Mapping[str, fl
     ax.plot([0, 1], [0, 1], ls=":", color="0.5")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(title or f"One-vs-rest ROC, {run.get('experiment', '')}", fontsize=10)
-    ax.legend(fontsize=7, title="AUC", title_fontsize=8, loc="lower right")
+    ax.set_title(title or f"One-vs-rest ROC, {run.get('experiment', '')}, seed {run.get('seed', '?')}", fontsize=10)
+    ax.legend(fontsize=7, title="AUC of this run", title_fontsize=8, loc="lower right")
     ax.set_aspect("equal")
     fig.tight_layout()
     return _done(fig)
@@ -221,25 +221,31 @@ def claimed_vs_reproduced(df: pd.DataFrame, scales: Sequence[str] = ("fraction",
     n = len(sel)
     fig, ax = plt.subplots(figsize=(7.5, max(2.4, 0.22 * n + 1.8)))
     if not n:
-        ax.text(0.5, 0.5, "no reproduced values yet", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no claim of a 0–1 value has a number of ours yet", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
         return _done(fig)
     y = np.arange(n)[::-1]
     rep = sel["reproduced"].astype(float).to_numpy()
     lo, hi = sel["ci_low"].astype(float).to_numpy(), sel["ci_high"].astype(float).to_numpy()
-    shown = [f"indicative: {i}" if v == "indicative" and i else v
+    shown = [verdict_text(v, i)
              for v, i in zip(sel["verdict"], sel.get("indicative", pd.Series([None] * n, index=sel.index)))]
-    colours = [verdict_ink(v) for v in shown]
-    for yi, r, l, h, c in zip(y, rep, lo, hi, colours):
-        ax.plot([l, h], [yi, yi], color=c, lw=2, alpha=0.7)
-        ax.plot(r, yi, "o", color=c, ms=5)
+
+    def style(v: str) -> dict:  # an indicative verdict (shortened profile): hollow dot, thin dashed bar
+        hollow = v.startswith("indicative")
+        return {"color": verdict_ink(v), "mfc": "white" if hollow else verdict_ink(v), "ls": "--" if hollow else "-"}
+
+    for yi, r, l, h, v in zip(y, rep, lo, hi, shown):
+        st = style(v)
+        ax.plot([l, h], [yi, yi], color=st["color"], ls=st["ls"], lw=1.2 if st["ls"] == "--" else 2, alpha=0.7)
+        ax.plot(r, yi, "o", color=st["color"], mfc=st["mfc"], ms=5)
     ax.plot(sel["claimed"].astype(float), y, "x", color="k", ms=6, mew=1.5, label="claimed")
     ax.set_yticks(y)
     ax.set_yticklabels(sel["id"], fontsize=7)
     ax.set_xlabel("value (fraction)")
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Line2D([], [], marker="x", ls="", color="k", label="claimed")]
-    handles += [plt.Line2D([], [], marker="o", color=verdict_ink(v), label=f"ours: {v}") for v in dict.fromkeys(shown)]
+    handles += [plt.Line2D([], [], marker="o", color=style(v)["color"], mfc=style(v)["mfc"], ls=style(v)["ls"],
+                           label=f"ours: {v}") for v in dict.fromkeys(shown)]
     fig.legend(handles=handles, fontsize=7, loc="lower center", ncols=min(4, len(handles)), frameon=False)
     ax.set_title(title or "Claimed vs reproduced (dot: ours, bar: 95 % CI, cross: paper)", fontsize=10)
     rows = int(np.ceil(len(handles) / 4))

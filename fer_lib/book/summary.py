@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from fer_lib.book.display import MARKS, verdict_badge
+from fer_lib.book.display import MARKS, verdict_badge, verdict_text
 from fer_lib.book.format import format_row
 from fer_lib.book.tables import collapse_warning, paper_info, profile_banner
 from fer_lib.claims import claims_for
@@ -27,8 +27,11 @@ def headline_claims(claims_df: pd.DataFrame, limit: int = 8) -> pd.DataFrame:
     return (head if len(head) else tested).head(limit)
 
 
-def mark(verdict: str) -> str:
-    """[Re] for reproduced, [¬Re] for not reproduced, the verdict itself otherwise."""
+def mark(verdict: str, indicative: str | None = None) -> str:
+    """[Re] for reproduced, [¬Re] for not reproduced, the verdict itself otherwise; an indicative
+    verdict keeps its direction: [¬Re, indicative]."""
+    if verdict == "indicative" and indicative:
+        return f"[{MARKS.get(str(indicative), f'[{indicative}]')[1:-1]}, indicative]"
     return MARKS.get(str(verdict), f"[{verdict}]")
 
 
@@ -41,16 +44,20 @@ def summary_box(profile: str, paper: str, claims_df: pd.DataFrame, results: dict
     counts = claims_df["verdict"].value_counts()
     tested = int(n_claims - counts.reindex(list(NOT_TESTED), fill_value=0).sum())
     runs = sum(len(v) for v in results.values())
-    evidence = ("each paper's protocol, so the verdicts are the replication's findings" if prof.evidence
-                else "a shortened protocol, so every verdict is <em>indicative</em> only")
+    if not runs:
+        evidence = "no run yet, so every claim that needs one reads <em>missing</em>"
+    elif prof.evidence:
+        evidence = "each paper's protocol, so the verdicts are the replication's findings"
+    else:
+        evidence = "a shortened protocol, so every verdict is <em>indicative</em> only"
     scope = (f"{n_claims} claims extracted verbatim from the paper ({tested} testable against our runs); "
              f"{len(exps)} experiments, {runs} finished run(s) of the <code>{prof.name}</code> profile "
              f"({html.escape(prof.summary)}): {evidence}.")
     heads = headline_claims(claims_df)
     items = "".join(
-        f"<li><strong>{mark(r.verdict)}</strong> {html.escape(str(r.what or r.id))}"
+        f"<li><strong>{mark(r.verdict, r.indicative)}</strong> {html.escape(str(r.what or r.id))}"
         f" — paper {html.escape(format_row(r)[0])}, ours {html.escape(format_row(r)[1] or '–')}; "
-        f"{verdict_badge(r.verdict)} <code>{html.escape(r.id)}</code></li>"
+        f"{verdict_badge(verdict_text(r.verdict, r.indicative))} <code>{html.escape(r.id)}</code></li>"
         for _, r in heads.iterrows())
     tally = ", ".join(f"{int(n)} {html.escape(str(v))}" for v, n in counts.items())
     hard = [f"{len(cfg.get('assumptions', []))} details the paper leaves out, each chosen by us "

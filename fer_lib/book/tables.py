@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fer_lib.book.display import verdict_text
 from fer_lib.book.format import _fmt, format_row
 from fer_lib.claims import claims_for
 from fer_lib.config import get_profile
@@ -23,9 +24,29 @@ def scoreboard(profile: str, paper: str | None = None, df: pd.DataFrame | None =
     out = pd.DataFrame({
         "claim": df["id"], "paper": df["paper"], "kind": df["kind"], "what": df["what"],
         "claimed": [s[0] for s in shown], "reproduced [95 % CI]": [s[1] for s in shown],
-        "seeds": df["n_seeds"], "verdict": df["verdict"], "indicative": df["indicative"], "note": df["note"],
+        "seeds": df["n_seeds"], "verdict": [verdict_text(v, i) for v, i in zip(df["verdict"], df["indicative"])],
+        "note": df["note"],
     })
     return out.drop(columns=["paper"]) if paper is not None else out  # a paper's page names its paper
+
+
+#: How the tally sentence words each verdict (in VERDICTS order).
+TALLY_WORDS = {"reproduced": "reproduced", "not reproduced": "not reproduced", "inconclusive": "inconclusive",
+               "indicative": "judged only on a shortened profile (*indicative*, counted as neither)",
+               "run failed": "resting on a failed run", "by construction": "settled by our own configuration "
+               "(*by construction*)", "not testable": "not testable", "missing": "still without results",
+               "reference": "reference values"}
+
+
+def verdict_tally(claims_df: pd.DataFrame) -> str:
+    """One sentence naming every verdict that occurs with its count, so the parts add up to the total."""
+    counts = claims_df["verdict"].value_counts()
+    parts = [f"{int(counts[v])} {TALLY_WORDS[v]}" for v in VERDICTS if counts.get(v, 0)]
+    parts += [f"{int(n)} {v}" for v, n in counts.items() if v not in TALLY_WORDS]
+    if not parts:
+        return "No claims."
+    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Of {len(claims_df)} claims: {body}."
 
 
 def verdict_counts(df: pd.DataFrame, by: str | None = "paper") -> pd.DataFrame:
@@ -57,11 +78,47 @@ def profile_banner(profile: str, results: Results | None = None, book_profile: s
         if len(commits) > 1 and len({k.split("/")[0] for k in res}) == 1:  # one paper's comparison
             details[-1] += (f" **These runs name {len(commits)} commits**, so the code or configs may differ between "
                             "them: the provenance table below says which run used which.")
+    drift = config_drift(res)
+    if drift:
+        details.append("**Settings changed in `experiments/*.yaml` since these runs were made:** "
+                       + "; ".join(drift) + ". Their numbers are what the old settings gave.")
     head = get_profile(profile).banner()
     if book_profile and book_profile != profile:
         head = (f"**No `{book_profile}`-profile run of this paper yet** (this book shows the `{book_profile}` "
                 f"profile): this page shows the paper's `{profile}` runs instead.\n>\n> {head}")
     return f"> {head}\n>\n> " + "\n>\n> ".join(details)
+
+
+#: The settings of an experiment that decide its data and model (training length differs by profile).
+SETTING_KEYS = ("dataset", "pool", "split", "classes", "input", "preprocess", "augmentation", "model", "model_kwargs")
+
+
+def config_drift(results: Results) -> list[str]:
+    """The recorded settings (SETTING_KEYS) of runs that differ from what their experiment's YAML says
+    now, one line per difference with the runs it concerns: results made before a protocol choice
+    changed, shown as what they are."""
+    from fer_lib.experiments import experiments_for
+
+    specs: dict[str, dict] = {}
+    found: dict[str, list[str]] = {}
+    for exp, runs in sorted(results.items()):
+        study = exp.split("/")[0]
+        if not any(k.startswith(f"{study}/") for k in specs):
+            specs.update({f"{e.paper}/{e.name}": e.spec for e in experiments_for(study)})
+        for r in runs:
+            spec = specs.get(exp)
+            diffs = (["no longer an experiment"] if spec is None else
+                     [d for k in SETTING_KEYS for d in _differences(k, (r.get("config") or {}).get(k), spec.get(k))])
+            for d in diffs:
+                found.setdefault(d, []).append(f"{exp} seed {r.get('seed')}")
+    return [f"{d} ({', '.join(runs)})" for d, runs in found.items()]
+
+
+def _differences(key: str, was, now) -> list[str]:
+    """``key.sub was → now`` for each setting that changed (dicts compared key by key)."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [d for k in sorted(set(was) | set(now), key=str) for d in _differences(f"{key}.{k}", was.get(k), now.get(k))]
+    return [] if was == now else [f"`{key}` {'–' if was is None else was} → now {'–' if now is None else now}"]
 
 
 def book_evidence(profile: str, results_dir: Path | None = None) -> tuple[dict[str, str], Results, pd.DataFrame]:
@@ -197,6 +254,18 @@ def run_summary(profile: str, paper: str | None = None, results: Results | None 
     return pd.DataFrame(rows)
 
 
+def with_ci(df: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
+    """``column`` and its ``ci_low`` / ``ci_high`` as one text column "accuracy (95 % CI)" (one
+    column instead of three, so that a run summary fits the page)."""
+    if df.empty or not {column, "ci_low", "ci_high"} <= set(df.columns):
+        return df
+    text = [f"{_fmt(v, 'fraction')} [{_fmt(lo, 'fraction', unit=False)}, {_fmt(hi, 'fraction', unit=False)}]"
+            for v, lo, hi in zip(df[column], df["ci_low"], df["ci_high"])]
+    out = df.drop(columns=["ci_low", "ci_high"])
+    out[column] = text
+    return out.rename(columns={column: f"{column} (95 % CI)"})
+
+
 def collapse_warning(results: Results) -> str:
     """A markdown warning naming runs that predict one class only (empty when there are none)."""
     bad = [f"{exp} (seed {r['seed']})" for exp, runs in sorted(results.items()) for r in runs
@@ -269,12 +338,24 @@ def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | N
         if not res.get(a) or not res.get(b):
             continue
         for t in mcnemar_pairs(ev.runs(a), ev.runs(b)):
+            # a run that answers one class everywhere makes any difference trivially significant: say so
+            collapsed = [side for side, exp in (("A", a), ("B", b))
+                         if any(len(np.unique(r.pred)) == 1 for r in ev.runs(exp) if r.seed == t["seed"])]
             rows.append({"A": a, "B": b, "seed": t["seed"], "both correct": t["table"][0][0],
                          "A only": t["a_only_correct"], "B only": t["b_only_correct"],
                          "both wrong": t["table"][1][1], "statistic": t["statistic"], "p": t["pvalue"],
-                         "test": "exact binomial" if t["exact"] else "chi² (continuity corrected)"})
+                         "test": "exact binomial" if t["exact"] else "chi² (continuity corrected)",
+                         "note": " and ".join(collapsed) + " collapsed to one class" if collapsed else ""})
     return pd.DataFrame(rows, columns=["A", "B", "seed", "both correct", "A only", "B only", "both wrong",
-                                       "statistic", "p", "test"])
+                                       "statistic", "p", "test", "note"])
+
+
+def anova_table(anova: pd.DataFrame) -> pd.DataFrame:
+    """A statsmodels ANOVA table (:func:`fer_lib.stats.two_way_anova`) with readable headers, one
+    row per source of variation; the residual row has no F or p."""
+    t = anova.rename(columns={"sum_sq": "sum of squares", "df": "df", "F": "F", "PR(>F)": "p"})
+    t.index = [str(i).replace("Residual", "residual (seed to seed)") for i in t.index]
+    return t.rename_axis("source").round({"sum of squares": 6, "F": 3})
 
 
 NOISE_STAGES = {"noise_robustness": "after preprocessing", "noise_robustness_raw": "raw image, before preprocessing"}
@@ -355,10 +436,11 @@ def _seven_class_fer2013(experiment_id: str) -> bool:
 
 
 def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Results | None = None,
-                            exp: str = "reference/vgg") -> pd.DataFrame:
+                            shown: dict[str, str] | None = None, exp: str = "reference/vgg") -> pd.DataFrame:
     """Every seven-class FER2013 test-accuracy claim of the papers, our reproduction, and the strong
     reference (mean over its seeds) on its own test split: how far each claim is from what a strong
-    honest model gets."""
+    honest model gets. ``shown`` (from :func:`book_evidence`) names the profile each paper's value
+    comes from; one other than ``profile`` is written beside the value."""
     runs = _results(profile, None, results).get(exp, [])
     ref = float(np.mean([r["metrics"]["accuracy"] for r in runs])) if runs else float("nan")
     rows = []
@@ -366,9 +448,11 @@ def reference_beside_claims(claims_df: pd.DataFrame, profile: str, results: Resu
         if c["kind"] != "value" or c["metric"] != "accuracy" or not _seven_class_fer2013(c["evidence"]):
             continue
         ours = c["reproduced"]  # no value when the verdict engine set the run aside: say why
+        other = (shown or {}).get(c["paper"], profile)
+        value = _fmt(ours, "fraction") + (f" ({other})" if other != profile else "")
         rows.append({"paper": c["paper"], "where": c["section"], "claim": c["what"] or c["id"],
                      "claimed": _fmt(c["claimed"], "fraction"),
-                     "ours": _fmt(ours, "fraction") if ours is not None and not pd.isna(ours) else c["verdict"],
+                     "ours": value if ours is not None and not pd.isna(ours) else c["verdict"],
                      "strong reference": _fmt(ref, "fraction")})
     return pd.DataFrame(rows, columns=["paper", "where", "claim", "claimed", "ours", "strong reference"])
 
@@ -392,6 +476,28 @@ def prediction_examples(run: dict, n: int = 8, seed: int = 0, per_class: int | N
                     picks.append(p.pop())
         out[name] = np.asarray(picks, dtype=int)
     return out
+
+
+def data_sources(paper: str, results: Results, paths) -> pd.DataFrame:
+    """Which data each experiment's runs trained on: the content hash they recorded beside the pool
+    that ``paths`` give now; a match names that release (e.g. the image release read into the CSV
+    schema, when no original ``fer2013.csv`` was given)."""
+    from fer_lib.experiment_data import load_dataset
+
+    specs = {f"{e.paper}/{e.name}": e.spec for e in experiments_for(paper)}
+    rows = []
+    for exp, runs in sorted(results.items()):
+        spec = specs.get(exp)
+        hashes = sorted({(r.get("provenance") or {}).get("data_hash", "unknown") for r in runs})
+        try:
+            here = load_dataset(spec, paths) if spec else None
+        except (OSError, ValueError):
+            here = None
+        source = (release_name(here.source) if here is not None and hashes == [here.source_hash]
+                  else "not the data given to this page")
+        rows.append({"experiment": exp, "pool": (spec or {}).get("pool", "?"), "data hash": ", ".join(hashes),
+                     "source": source})
+    return pd.DataFrame(rows, columns=["experiment", "pool", "data hash", "source"])
 
 
 def release_name(source: str) -> str:
@@ -493,10 +599,8 @@ def _claim_cell(row: pd.Series) -> tuple[str, str, str]:
     if row["kind"] == "reference":
         return _fmt(row["claimed"], "fraction"), "", ""
     paper, ours = format_row(row)
-    verdict = row["verdict"]
-    if verdict == "indicative" and row.get("indicative"):
-        verdict = f"indicative: {row['indicative']}"  # the column header then says "indicative verdict"
-    return paper, ours, verdict
+    # an indicative verdict names its direction; the column header then says "indicative verdict"
+    return paper, ours, verdict_text(row["verdict"], row.get("indicative"))
 
 
 def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: Path | None = None
