@@ -135,8 +135,9 @@ def format_cell(value: Any, scale: str | None) -> str:
 def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False) -> str:
     """The HTML of :func:`show` (no index; units; right-aligned numbers; coloured verdicts).
 
-    ``wide`` tables (a paper's own layout: paper | ours | verdict per column) keep numbers and
-    verdicts on one line and scroll sideways inside their box; only the row labels wrap."""
+    ``wide`` tables (a paper's own layout: paper | ours | verdict per column) come in parts of at
+    most MAX_GROUPS column groups, each interval under its value; numbers stay on their lines, row
+    labels and verdicts wrap, and a part still too wide scrolls sideways inside its box."""
     if wide and isinstance(df.columns, pd.MultiIndex):  # a paper's table too wide for the page: in parts
         parts = _column_parts(df)
         if len(parts) > 1:
