@@ -52,7 +52,7 @@ COLUMN_SCALES: dict[str, str] = {
     "train img/s": "count", "eval img/s": "count", "batch": "count", "seeds": "count",
 }
 _NUMERIC_TEXT = re.compile(r"^\s*(p\s*=\s*)?[+\-−]?\d[\d,.]*\s*(%|pts|s|points)?(\s*\[.*\])?\s*$")
-VERDICT_COLUMNS = ("verdict", "indicative verdict", "indicative")
+VERDICT_COLUMNS = ("verdict", "indicative")
 
 
 def verdict_colour(verdict: Any) -> str:

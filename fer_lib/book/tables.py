@@ -599,7 +599,6 @@ def _claim_cell(row: pd.Series) -> tuple[str, str, str]:
     if row["kind"] == "reference":
         return _fmt(row["claimed"], "fraction"), "", ""
     paper, ours = format_row(row)
-    # an indicative verdict names its direction; the column header then says "indicative verdict"
     return paper, ours, verdict_text(row["verdict"], row.get("indicative"))
 
 
@@ -667,8 +666,6 @@ def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: 
     for j, c in enumerate(cols):
         for k, sub in enumerate(SUB_COLUMNS):
             values = [cells[j][k] for _, cells in body]
-            if sub == "verdict" and any(values) and all(v.startswith("indicative: ") for v in values if v):
-                sub, values = "indicative verdict", [v.removeprefix("indicative: ") for v in values]
             if sub == "ours (95 % CI)" or any(values):
                 data[(c, sub)] = values
     out = pd.DataFrame(data)
