@@ -154,6 +154,18 @@ _EXACT = {"params", "n_test", "seq_len"}
 _PER_ITEM = {"accuracy", "loss"}  # means over test images: CI from per-image values
 
 
+def _size_text(size, scale: str, brackets: bool = False) -> str:
+    """A claimed gap or an interval of gaps in the metric's unit: "+4 to +6 pts" for fractions
+    (the unit every table of the book uses), plain numbers otherwise."""
+    pair = isinstance(size, tuple)
+    vals = size if pair else (size,)
+    text = [f"{v * 100:+.3g}" if scale == "fraction" else f"{v:.4g}" for v in vals]
+    unit = " pts" if scale == "fraction" else ""
+    if brackets:
+        return f"[{', '.join(text)}]{unit}"
+    return (" to ".join(text)) + unit
+
+
 def metric_scale(metric: str | None) -> str:
     """How a metric is displayed: fraction (percent), auc, loss, seconds, count or none."""
     if not metric:
@@ -517,9 +529,10 @@ class _Evaluator:
         if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
             return direction
         inside = ci[0] <= hi_c and lo_c <= ci[1]
-        claimed = f"{lo_c:g}" if lo_c == hi_c else f"{lo_c:g} to {hi_c:g}"
+        scale = metric_scale(c.metric)
+        claimed = _size_text(lo_c, scale) if lo_c == hi_c else _size_text((lo_c, hi_c), scale)
         notes.append(f"Claimed size {claimed} is {'inside' if inside else 'outside'} our 95 % interval "
-                     f"[{ci[0]:.4g}, {ci[1]:.4g}].")
+                     f"{_size_text(ci, scale, brackets=True)}.")
         if not inside:
             return "not reproduced"
         return direction
@@ -544,7 +557,7 @@ class _Evaluator:
             return c.value
         if c.kind in ("comparison", "interaction"):
             if isinstance(c.claimed_difference, tuple):
-                return f"{c.claimed_difference[0]:g} to {c.claimed_difference[1]:g}"
+                return _size_text(c.claimed_difference, metric_scale(c.metric))
             if c.claimed_difference is not None:
                 return c.claimed_difference
             return "A > B" if c.relation == "greater" else "A ≈ B"

@@ -462,3 +462,10 @@ def test_split_gap_is_the_difference_of_two_experiments():
     assert "unpaired" in gap["how"]
     with pytest.raises(ValueError, match="no paper results"):
         verdicts.split_gap("paper", results={a: res[a]})
+
+
+def test_a_claimed_range_is_written_in_points():
+    """EmotionNet's "reduces accuracy by 4-6 %" is read in the tables' unit, not as 0.04 to 0.06."""
+    df = verdicts.evaluate_claims("paper", "emotionnet", results={})
+    ranges = df[df["claimed"].astype(str).str.contains(" to ")]["claimed"]
+    assert len(ranges) and set(ranges) == {"+4 to +6 pts"}

@@ -44,7 +44,7 @@ MARKS = {"reproduced": "[Re]", "not reproduced": "[¬Re]"}
 
 #: Display scale of numeric columns, by column name (see :func:`fer_lib.book.format._fmt`).
 COLUMN_SCALES: dict[str, str] = {
-    "accuracy": "fraction", "ci_low": "fraction", "ci_high": "fraction", "macro_f1": "fraction",
+    "accuracy": "fraction", "accuracy (leak-free)": "fraction", "ci_low": "fraction", "ci_high": "fraction", "macro_f1": "fraction",
     "precision": "fraction", "recall": "fraction", "f1": "fraction",
     "macro_auc": "auc", "auc": "auc",
     "s/epoch": "seconds", "wall_s": "seconds", "wall (s)": "seconds", "seconds": "seconds",
