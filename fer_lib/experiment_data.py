@@ -56,6 +56,13 @@ class Prepared:
 _DATA_CACHE: dict[tuple, fdata.FaceDataset] = {}
 
 
+def pool_identity(spec: dict, paths: DataPaths) -> tuple[str, str]:
+    """(source, content hash) of the pool an experiment draws from: the hash a run records as its
+    ``data_hash``, so a page can say which copy of the data a run was trained on."""
+    ds = load_dataset(spec, paths)
+    return ds.source, ds.source_hash
+
+
 def load_dataset(spec: dict, paths: DataPaths) -> fdata.FaceDataset:
     """The dataset pool an experiment draws from (memoised per process)."""
     key = (spec.get("dataset", "fer2013"), spec.get("pool", "all"), str(paths.fer2013), str(paths.ckplus),

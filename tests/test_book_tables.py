@@ -90,14 +90,18 @@ def test_data_sources_name_the_release_a_run_trained_on():
     import copy
 
     from fer_lib.config import DataPaths
+    from fer_lib.experiment_data import pool_identity
+
+    def identify(spec):
+        return pool_identity(spec, DataPaths.resolve())
 
     res = load_results("paper", "ozer")
-    t = tables.data_sources("ozer", res, DataPaths.resolve()).set_index("experiment")["source"]
+    t = tables.data_sources("ozer", res, identify).set_index("experiment")["source"]
     assert t["ozer/csv-cnn"] == t["ozer/csv-cnn_lstm"] == "image release in the CSV schema"
     assert t["ozer/directory-cnn"] == "image folders (fer2013/)"
     other = copy.deepcopy(res)
     other["ozer/csv-cnn"][0]["provenance"]["data_hash"] = "0" * 16  # say, the original Kaggle CSV
-    t = tables.data_sources("ozer", other, DataPaths.resolve()).set_index("experiment")["source"]
+    t = tables.data_sources("ozer", other, identify).set_index("experiment")["source"]
     assert t["ozer/csv-cnn"] == "not the data given to this page"
 
 

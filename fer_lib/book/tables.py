@@ -478,25 +478,23 @@ def prediction_examples(run: dict, n: int = 8, seed: int = 0, per_class: int | N
     return out
 
 
-def data_sources(paper: str, results: Results, paths) -> pd.DataFrame:
+def data_sources(paper: str, results: Results, pool_identity) -> pd.DataFrame:
     """Which data each experiment's runs trained on: the content hash they recorded beside the pool
-    that ``paths`` give now; a match names that release (e.g. the image release read into the CSV
-    schema, when no original ``fer2013.csv`` was given)."""
-    from fer_lib.experiment_data import load_dataset
-
+    given to the page now (``pool_identity(spec) -> (source, hash)``, e.g.
+    :func:`fer_lib.experiment_data.pool_identity`); a match names that release (e.g. the image
+    release read into the CSV schema, when no original ``fer2013.csv`` was given)."""
     specs = {f"{e.paper}/{e.name}": e.spec for e in experiments_for(paper)}
     rows = []
     for exp, runs in sorted(results.items()):
         spec = specs.get(exp)
         hashes = sorted({(r.get("provenance") or {}).get("data_hash", "unknown") for r in runs})
         try:
-            here = load_dataset(spec, paths) if spec else None
+            source, content = pool_identity(spec) if spec else (None, None)
         except (OSError, ValueError):
-            here = None
-        source = (release_name(here.source) if here is not None and hashes == [here.source_hash]
-                  else "not the data given to this page")
+            source, content = None, None
         rows.append({"experiment": exp, "pool": (spec or {}).get("pool", "?"), "data hash": ", ".join(hashes),
-                     "source": source})
+                     "source": release_name(source) if source and hashes == [content]
+                     else "not the data given to this page"})
     return pd.DataFrame(rows, columns=["experiment", "pool", "data hash", "source"])
 
 
