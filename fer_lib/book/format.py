@@ -35,6 +35,11 @@ def fmt_pct(value: Any, digits: int = 1, points: bool = False) -> str:
     return f"{v:+.{digits}f} points" if points else f"{v:.{digits}f} %"
 
 
+def with_interval(text: str, lo: Any, hi: Any, scale: str, diff: bool = False) -> str:
+    """A formatted value followed by its 95 % interval in brackets, without units: "54.5 % [52.1, 56.9]"."""
+    return f"{text} [{_fmt(lo, scale, diff, unit=False)}, {_fmt(hi, scale, diff, unit=False)}]"
+
+
 def format_row(row: pd.Series) -> tuple[str, str]:
     """(claimed, reproduced) of one evaluate_claims row as display text, CI in brackets."""
     kind, scale = row["kind"], row["scale"]
@@ -51,5 +56,5 @@ def format_row(row: pd.Series) -> tuple[str, str]:
     r = _fmt(rep, scale, diff)
     lo, hi = row["ci_low"], row["ci_high"]
     if r and not isinstance(rep, str) and lo is not None and not pd.isna(lo) and scale != "count":
-        r += f" [{_fmt(lo, scale, diff, unit=False)}, {_fmt(hi, scale, diff, unit=False)}]"
+        r = with_interval(r, lo, hi, scale, diff)
     return ("" if c is None else str(c)), r

@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from fer_lib.book.display import verdict_text
-from fer_lib.book.format import _fmt, format_row
+from fer_lib.book.format import _fmt, format_row, with_interval
 from fer_lib.claims import claims_for
 from fer_lib.config import get_profile
 from fer_lib.experiments import experiments_for, load_paper
@@ -97,21 +97,21 @@ def config_drift(results: Results) -> list[str]:
     """The recorded settings (SETTING_KEYS) of runs that differ from what their experiment's YAML says
     now, one line per difference with the runs it concerns: results made before a protocol choice
     changed, shown as what they are."""
-    from fer_lib.experiments import experiments_for
-
-    specs: dict[str, dict] = {}
+    specs = _specs({exp.split("/")[0] for exp in results})
     found: dict[str, list[str]] = {}
     for exp, runs in sorted(results.items()):
-        study = exp.split("/")[0]
-        if not any(k.startswith(f"{study}/") for k in specs):
-            specs.update({f"{e.paper}/{e.name}": e.spec for e in experiments_for(study)})
+        spec = specs.get(exp)
         for r in runs:
-            spec = specs.get(exp)
             diffs = (["no longer an experiment"] if spec is None else
                      [d for k in SETTING_KEYS for d in _differences(k, (r.get("config") or {}).get(k), spec.get(k))])
             for d in diffs:
                 found.setdefault(d, []).append(f"{exp} seed {r.get('seed')}")
     return [f"{d} ({', '.join(runs)})" for d, runs in found.items()]
+
+
+def _specs(studies) -> dict[str, dict]:
+    """The current spec of every experiment of ``studies``, by experiment id."""
+    return {e.id: e.spec for study in sorted(studies) for e in experiments_for(study)}
 
 
 def _differences(key: str, was, now) -> list[str]:
@@ -259,7 +259,7 @@ def with_ci(df: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
     column instead of three, so that a run summary fits the page)."""
     if df.empty or not {column, "ci_low", "ci_high"} <= set(df.columns):
         return df
-    text = [f"{_fmt(v, 'fraction')} [{_fmt(lo, 'fraction', unit=False)}, {_fmt(hi, 'fraction', unit=False)}]"
+    text = [with_interval(_fmt(v, "fraction"), lo, hi, "fraction")
             for v, lo, hi in zip(df[column], df["ci_low"], df["ci_high"])]
     out = df.drop(columns=["ci_low", "ci_high"])
     out[column] = text
@@ -340,7 +340,7 @@ def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | N
         for t in mcnemar_pairs(ev.runs(a), ev.runs(b)):
             # a run that answers one class everywhere makes any difference trivially significant: say so
             collapsed = [side for side, exp in (("A", a), ("B", b))
-                         if any(len(np.unique(r.pred)) == 1 for r in ev.runs(exp) if r.seed == t["seed"])]
+                         if any(predicted_classes(r.raw) == 1 for r in ev.runs(exp) if r.seed == t["seed"])]
             rows.append({"A": a, "B": b, "seed": t["seed"], "both correct": t["table"][0][0],
                          "A only": t["a_only_correct"], "B only": t["b_only_correct"],
                          "both wrong": t["table"][1][1], "statistic": t["statistic"], "p": t["pvalue"],
@@ -483,7 +483,7 @@ def data_sources(paper: str, results: Results, pool_identity) -> pd.DataFrame:
     given to the page now (``pool_identity(spec) -> (source, hash)``, e.g.
     :func:`fer_lib.experiment_data.pool_identity`); a match names that release (e.g. the image
     release read into the CSV schema, when no original ``fer2013.csv`` was given)."""
-    specs = {f"{e.paper}/{e.name}": e.spec for e in experiments_for(paper)}
+    specs = _specs([paper])
     rows = []
     for exp, runs in sorted(results.items()):
         spec = specs.get(exp)
