@@ -52,6 +52,24 @@ def test_unnamed_row_labels_stay_and_a_filtered_integer_index_goes():
     assert filtered.html.count("<th ") == 1 and ">a<" in filtered.html  # only the x header: 0 and 2 dropped
 
 
+def test_a_column_every_run_shares_is_said_once_above_the_table():
+    runs = {"ozer/csv-cnn": [{"seed": s, "epochs_run": [9], "timing": {"wall_s": 60.0},
+                              "provenance": {"commit": "a" * 40, "dirty": False, "data_hash": "h" * 16,
+                                             "device": "AMD EPYC x2 (tensorflow)", "backend": "tensorflow",
+                                             "finished": "2026-12-04T03:16:12+00:00"}} for s in (0, 1)]}
+    prov = tables.provenance_table("paper", runs)
+    assert prov["finished (UTC)"][0] == "2026-12-04 03:16"
+    html = display.show(prov).html
+    line = html.split('class="fer-table-common">')[1].split("</p>")[0]
+    assert line == "Every row: commit aaaaaaaaaa; dirty no; data hash hhhhhhhhhhhhhhhh; device AMD EPYC x2 (tensorflow)."
+    assert ">AMD EPYC x2 (tensorflow)<" not in html and ">wall time<" in html and ">wall_s<" not in html  # readable headers
+    runs["ozer/csv-cnn"][1]["provenance"]["device"] = "NVIDIA H100 (jax)"
+    html = display.show(tables.provenance_table("paper", runs)).html
+    assert ">AMD EPYC x2 (tensorflow)<" in html and "device AMD" not in html  # differing values stay in their rows
+    one = display.show(tables.provenance_table("paper", {"ozer/csv-cnn": runs["ozer/csv-cnn"][:1]})).html
+    assert "fer-table-common" not in one  # one row: nothing to lift
+
+
 def test_an_empty_note_displays_nothing_and_the_build_refuses_a_bare_repr(tmp_path, capsys):
     from fer_lib.book.build import check_notebook
     display.note("")  # nothing to show: no "<IPython.core.display.Markdown object>" on the page

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fer_lib.book.format import _fmt
@@ -50,6 +51,11 @@ COLUMN_SCALES: dict[str, str] = {
     "s/epoch": "seconds", "wall_s": "seconds", "wall (s)": "seconds", "seconds": "seconds",
     "params": "count", "n_train": "count", "n_test": "count", "epochs_run": "count",
     "train img/s": "count", "eval img/s": "count", "batch": "count", "seeds": "count",
+}
+#: Header text for the library's column names (the DataFrames keep theirs, for code and tests).
+HEADER_LABELS: dict[str, str] = {
+    "macro_f1": "macro F1", "macro_auc": "macro AUC", "epochs_run": "epochs", "n_train": "train images",
+    "n_test": "test images", "data_hash": "data hash", "wall_s": "wall time",
 }
 _NUMERIC_TEXT = re.compile(r"^\s*(p\s*=\s*)?[+\-−]?\d[\d,.]*\s*(%|pts|s|points)?(\s*\[.*\])?\s*$")
 VERDICT_COLUMNS = ("verdict", "indicative")
@@ -121,9 +127,9 @@ def format_cell(value: Any, scale: str | None) -> str:
     """One cell as display text: numbers with their unit when the column has a scale."""
     if _empty(value):
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)) and not isinstance(value, str):
+    if isinstance(value, (int, float, np.number)):
         if scale:
             return _fmt(value, scale)
         if float(value).is_integer():
@@ -132,8 +138,12 @@ def format_cell(value: Any, scale: str | None) -> str:
     return str(value)
 
 
-def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False) -> str:
+def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False,
+               common: Sequence[str] = ()) -> str:
     """The HTML of :func:`show` (no index; units; right-aligned numbers; coloured verdicts).
+
+    Columns named in ``common`` that hold one value in every row (the device of all runs, say) are
+    not repeated per row: they go on one line under the caption, so that the table fits the page.
 
     ``wide`` tables (a paper's own layout: paper | ours | verdict per column) come in parts of at
     most MAX_GROUPS column groups, each interval under its value; numbers stay on their lines, row
@@ -146,9 +156,14 @@ def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False)
     # row labels without a name get an empty header rather than pandas' "index"
     df = (df.rename_axis(index=[n if n is not None else "" for n in df.index.names]).reset_index()
           if _named_index(df) else df.reset_index(drop=True))
+    df, same = _lift_common(df, common)
     numeric = {c for c in df.columns if _looks_numeric(df[c])}
     shown = pd.DataFrame({c: [format_cell(v, _scale_of(c)) for v in df[c]] for c in df.columns},
                          columns=df.columns)
+    if not isinstance(df.columns, pd.MultiIndex):
+        labels = {c: HEADER_LABELS.get(str(c), c) for c in df.columns}
+        shown, df = shown.rename(columns=labels), df.rename(columns=labels)
+        numeric = {labels[c] for c in numeric}
     styler = shown.style.hide(axis="index").set_table_attributes(
         'class="fer-table fer-wide"' if wide else 'class="fer-table"')
     num_cols = [c for c in df.columns if c in numeric]
@@ -169,7 +184,21 @@ def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False)
         styler = styler.format(lambda v: v.replace(" [", "<br>[") if isinstance(v, str) else v, subset=num_cols)
     # the caption goes above the scroll box, so that a wide table never cuts it off
     head = f'<p class="fer-table-caption">{html.escape(caption)}</p>' if caption else ""
+    if same:
+        head += f'<p class="fer-table-common">{html.escape(same)}</p>'
     return f'{head}<div class="fer-table-wrap">{styler.to_html()}</div>'
+
+
+def _lift_common(df: pd.DataFrame, common: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """``df`` without those ``common`` columns that hold one value in every row (two rows or more),
+    and the line that states them once: "Every row: commit 74ff1b2fe0; device AMD EPYC x2 (tensorflow)."."""
+    if len(df) < 2:
+        return df, ""
+    same = [c for c in common if c in df.columns and df[c].astype(str).nunique(dropna=False) == 1]
+    if not same:
+        return df, ""
+    text = "; ".join(f"{HEADER_LABELS.get(c, c)} {format_cell(df[c].iloc[0], _scale_of(c))}" for c in same)
+    return df.drop(columns=same), f"Every row: {text}."
 
 
 #: At most this many column groups (paper | ours | verdict each) of a paper's table side by side:
@@ -201,9 +230,10 @@ def _named_index(df: pd.DataFrame) -> bool:
 class Table:
     """A DataFrame as the book shows it; notebooks display it, tests read ``.html`` and ``.df``."""
 
-    def __init__(self, df: pd.DataFrame, caption: str | None = None, wide: bool = False):
+    def __init__(self, df: pd.DataFrame, caption: str | None = None, wide: bool = False,
+                 common: Sequence[str] = ()):
         self.df = df
-        self.html = table_html(df, caption, wide)
+        self.html = table_html(df, caption, wide, common)
 
     def _repr_html_(self) -> str:
         return self.html
@@ -224,5 +254,7 @@ def note(text: str) -> None:
 def show(df: pd.DataFrame, caption: str | None = None) -> Table:
     """The book's table for ``df``: the last expression of a code cell, or passed to ``display``.
     Without ``caption``, a caption the table carries (``df.attrs["caption"]``) is shown; a table
-    marked ``df.attrs["wide"]`` is laid out as :func:`table_html` says."""
-    return Table(df, caption if caption is not None else df.attrs.get("caption"), bool(df.attrs.get("wide")))
+    marked ``df.attrs["wide"]`` or naming ``df.attrs["common"]`` columns is laid out as
+    :func:`table_html` says."""
+    return Table(df, caption if caption is not None else df.attrs.get("caption"), bool(df.attrs.get("wide")),
+                 df.attrs.get("common", ()))

@@ -26,6 +26,11 @@ def _fmt(v: Any, scale: str, diff: bool = False, unit: bool = True) -> str:
     return f"{v:{sign}.4g}"
 
 
+def minute(stamp: Any) -> str | None:
+    """A time stamp of the runner (ISO, UTC) to the minute: "2026-12-04 03:16"."""
+    return str(stamp).replace("T", " ")[:16] if stamp else None
+
+
 def fmt_pct(value: Any, digits: int = 1, points: bool = False) -> str:
     """A fraction as display text for prose ("54.5 %", or "+1.5 points" with ``points``);
     "n/a (no results yet)" when the value is missing."""

@@ -39,6 +39,7 @@ import yaml
 from fer_lib import claims as fclaims
 from fer_lib import experiments as fexp
 from fer_lib import preprocess, verdicts
+from fer_lib.book.format import minute
 from fer_lib.config import PROFILES, REPO, get_profile, project_dirs
 from fer_lib.results import git_commit, load_results
 
@@ -429,7 +430,7 @@ def write_timings(out: Path, papers: dict[str, dict]) -> None:
         # every experiment of the five papers and of the references (the runs counted include theirs)
         expected = len(PROFILES[prof].seeds) * len(fexp.experiment_ids()) if prof in PROFILES else None
         rows.append([prof, f"{len(runs)}" + (f" of {expected}" if expected else ""), len(res),
-                     "; ".join(devices), _hms(wall), f"{finished[0][:16].replace('T', ' ')} … {finished[-1][:16].replace('T', ' ')}" if finished else "–"])
+                     "; ".join(devices), _hms(wall), f"{minute(finished[0])} … {minute(finished[-1])}" if finished else "–"])
         by_paper: dict[str, list[dict]] = defaultdict(list)
         for r in runs:
             by_paper[r["paper"]].append(r)

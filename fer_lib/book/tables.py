@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from fer_lib.book.display import verdict_text
-from fer_lib.book.format import _fmt, format_row, with_interval
+from fer_lib.book.format import _fmt, format_row, minute, with_interval
 from fer_lib.claims import claims_for
 from fer_lib.config import get_profile
 from fer_lib.experiments import experiments_for, load_paper
@@ -164,7 +164,8 @@ def fallback_note(profile: str, shown: dict[str, str], results: Results) -> str:
 
 
 def provenance_table(profile: str, results: Results | None = None) -> pd.DataFrame:
-    """One row per run: experiment, seed, commit, data hash, device, backend, epochs and wall time."""
+    """One row per run: experiment, seed, commit, data hash, device (as the runner names it, with the
+    backend), epochs, wall time and when it finished."""
     res = _results(profile, None, results)
     rows = []
     for exp, runs in sorted(res.items()):
@@ -172,17 +173,19 @@ def provenance_table(profile: str, results: Results | None = None) -> pd.DataFra
             p = r.get("provenance") or {}
             ep = r.get("epochs_run")
             rows.append({"experiment": exp, "seed": r.get("seed"), "commit": str(p.get("commit", ""))[:10],
-                         "dirty": p.get("dirty"), "data_hash": p.get("data_hash"), "device": p.get("device"),
-                         "backend": p.get("backend"),
+                         "dirty": p.get("dirty"), "data_hash": p.get("data_hash"),
+                         "device": p.get("device"),
                          "epochs_run": int(sum(ep)) if isinstance(ep, list) else ep,
                          "wall_s": round(float((r.get("timing") or {}).get("wall_s", float("nan"))), 1),
-                         "finished": p.get("finished")})
-    df = pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device", "backend",
-                                     "epochs_run", "wall_s", "finished"])
+                         "finished (UTC)": minute(p.get("finished"))})
+    df = pd.DataFrame(rows, columns=["experiment", "seed", "commit", "dirty", "data_hash", "device",
+                                     "epochs_run", "wall_s", "finished (UTC)"])
     profiles = [r.get("profile", profile) for _, runs in sorted(res.items()) for r in runs]
     if len(set(profiles)) > 1:  # a book showing some papers from their fallback profile
         df.insert(1, "profile", profiles)
+    df.attrs["common"] = ("profile", "commit", "dirty", "data_hash", "device")
     return df
+
 
 
 # ----------------------------------------------------------------------------- paper pages
@@ -231,7 +234,9 @@ def experiments_table(paper: str) -> pd.DataFrame:
                                  f"≤ {t.get('epochs')} epochs"
                                  + (f" of {t['epoch_repeats']} passes" if t.get("epoch_repeats", 1) > 1 else ""),
                      "description": s.get("description", "")})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["common"] = ("model", "data", "split", "preprocess", "augmentation", "training")
+    return df
 
 
 def run_summary(profile: str, paper: str | None = None, results: Results | None = None) -> pd.DataFrame:
@@ -251,7 +256,9 @@ def run_summary(profile: str, paper: str | None = None, results: Results | None 
                      "s/epoch": ev.point(exp, "seconds_per_epoch"), "n_train": raw[0].get("sizes", {}).get("train"),
                      "n_test": runs[0].n, "split": raw[0].get("split"),
                      "classes predicted": "/".join(str(predicted_classes(r)) for r in raw) + f" of {len(raw[0]['class_names'])}"})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["common"] = ("seeds", "n_train", "n_test", "split", "classes predicted")
+    return df
 
 
 def with_ci(df: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
@@ -263,6 +270,7 @@ def with_ci(df: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
             for v, lo, hi in zip(df[column], df["ci_low"], df["ci_high"])]
     out = df.drop(columns=["ci_low", "ci_high"])
     out[column] = text
+    out.attrs = dict(df.attrs)
     return out.rename(columns={column: f"{column} (95 % CI)"})
 
 
