@@ -38,8 +38,9 @@ import yaml
 
 from fer_lib import claims as fclaims
 from fer_lib import experiments as fexp
-from fer_lib import preprocess, verdicts
+from fer_lib import verdicts
 from fer_lib.book.format import minute
+from fer_lib.book.settings_text import ROWS
 from fer_lib.config import PROFILES, REPO, get_profile, project_dirs
 from fer_lib.results import git_commit, load_results
 
@@ -121,101 +122,6 @@ def write_profile(out: Path, profile: str, nb_dir: Path, commit: str, dirty: boo
 
 
 # ----------------------------------------------------------------------------- protocols
-
-def _split(spec: dict) -> str:
-    s = spec.get("split", {"kind": "official"})
-    if s["kind"] == "official":
-        return (f"official FER2013 Usage split, validation = stratified {100 * s.get('val_fraction', 0.1):g} % "
-                "of Training")
-    if s["kind"] == "stratified":
-        return "random stratified " + "/".join(f"{100 * f:g}" for f in s["fractions"]) + " train/val/test"
-    if s["kind"] == "subject_kfold":
-        return (f"subject-independent {s.get('k', 10)}-fold CV, validation = {100 * s.get('val_fraction', 0.1):g} % "
-                "of each training fold's subjects")
-    return str(s)
-
-
-def _test(spec: dict) -> str:
-    s = spec.get("split", {"kind": "official"})
-    if s["kind"] == "official":
-        return {"public": "PublicTest only", "private": "PrivateTest only",
-                "all": "PublicTest + PrivateTest"}.get(s.get("test", "all"), s.get("test"))
-    if s["kind"] == "stratified":
-        return f"random held-out {100 * s['fractions'][2]:g} % of the pool"
-    if s["kind"] == "subject_kfold":
-        return "each fold's held-out subjects, predictions pooled over folds"
-    return "?"
-
-
-def _pool(spec: dict) -> str:
-    if spec.get("dataset") == "ckplus":
-        txt = "CK+48, labelled sequences as clips"
-    else:
-        txt = {"all": "FER2013, all images", "directory": "FER2013, Training images only ('directory format')",
-               "csv": "FER2013 in the CSV schema, all rows ('CSV format')"}.get(spec.get("pool", "all"))
-    if spec.get("classes"):
-        txt += " — classes " + "/".join(spec["classes"])
-    return txt
-
-
-def _selection(spec: dict) -> str:
-    t = spec.get("train", {})
-    p = t.get("early_stopping_patience")
-    es = f"early stopping on val loss (patience {p})" if p else "no early stopping"
-    return es + "; best val-loss epoch restored"
-
-
-def _schedule(spec: dict) -> str:
-    t = spec.get("train", {})
-    if t.get("reduce_lr_patience"):
-        return f"ReduceLROnPlateau (patience {t['reduce_lr_patience']}, factor {t.get('reduce_lr_factor', 0.1):g})"
-    return "constant"
-
-
-def _augmentation(spec: dict) -> str:
-    a = spec.get("augmentation")
-    if not a:
-        return "none"
-    params = preprocess.augmentation_spec(a)
-    names = {"flip": lambda v: "horizontal flip", "rotation_deg": lambda v: f"rotation ±{v:g}°",
-             "shift": lambda v: f"shift {100 * v:g} %", "zoom": lambda v: f"zoom {100 * v:g} %",
-             "shear": lambda v: f"shear {v:g}", "brightness": lambda v: f"brightness ±{v:g}",
-             "contrast": lambda v: f"contrast ±{v:g}", "noise": lambda v: f"Gaussian noise σ {v:g}"}
-    parts = [names[k](v) for k, v in params.items() if v]
-    return (f"`{a}`: " if isinstance(a, str) else "") + ", ".join(parts)
-
-
-def _preprocess(spec: dict) -> str:
-    steps = {"align": "dlib eye alignment", "clahe": "CLAHE"}
-    return " + ".join(steps.get(s, s) for s in spec.get("preprocess", [])) or "none"
-
-
-def _input(spec: dict) -> str:
-    return {"gray01": "grey, [0, 1]", "rgb255": "grey as RGB, 0–255", "volume01": "1-frame clip, [0, 1]",
-            "clip01": "3-frame clip, [0, 1]"}.get(spec.get("input", "gray01"), spec.get("input"))
-
-
-def _train(key: str, fmt=str):
-    return lambda spec: fmt(spec.get("train", {}).get(key, "–"))
-
-
-ROWS = [
-    ("Data", _pool),
-    ("Split", _split),
-    ("Test set", _test),
-    ("Model selection", _selection),
-    ("Epochs (paper protocol)", _train("epochs")),
-    ("Batch size", _train("batch_size")),
-    ("Passes over the training set per epoch", lambda s: str(s.get("train", {}).get("epoch_repeats", 1))),
-    ("Optimiser, learning rate", lambda s: f"{s.get('train', {}).get('optimizer', 'adam')}, "
-                                           f"{s.get('train', {}).get('learning_rate', '–'):g}"),
-    ("Learning-rate schedule", _schedule),
-    ("Class weights", lambda s: "yes" if s.get("train", {}).get("class_weight") else "no"),
-    ("Preprocessing", _preprocess),
-    ("Augmentation", _augmentation),
-    ("Model input", _input),
-]
-
 
 def _names(names: list[str], all_names: list[str]) -> str:
     """Experiment names, with a run of names sharing a prefix ('ck_full', 'ck_cnn3d', ...) as 'ck_*'

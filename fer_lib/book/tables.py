@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fer_lib.book import settings_text
 from fer_lib.book.display import verdict_text
 from fer_lib.book.format import _fmt, format_row, minute, with_interval
 from fer_lib.claims import claims_for
@@ -218,18 +219,17 @@ def assumptions_table(paper: str) -> pd.DataFrame:
 
 
 def experiments_table(paper: str) -> pd.DataFrame:
-    """The experiments of one paper: model, data pool, split, preprocessing, training settings."""
+    """The experiments of one paper: model, data, split, preprocessing, augmentation recipe and
+    training settings, worded as on the protocols page (:mod:`fer_lib.book.settings_text`)."""
     rows = []
     for e in experiments_for(paper):
         s = e.spec
-        sp = s.get("split", {})
         t = s.get("train", {})
-        rows.append({"experiment": e.id, "model": s.get("model"),
-                     "data": f"{s.get('dataset', 'fer2013')} ({s.get('pool', 'all')})"
-                             + (f", classes {', '.join(s['classes'])}" if s.get("classes") else ""),
-                     "split": ", ".join(f"{k}={v}" for k, v in sp.items()),
-                     "preprocess": ", ".join(s.get("preprocess") or []) or "–",
-                     "augmentation": s.get("augmentation") or "–",
+        rows.append({"experiment": e.id, "model": s.get("model"), "data": settings_text.data_pool(s),
+                     "split": settings_text.split(s) + (f"; test on {settings_text.test_set(s)}"
+                                                        if s.get("split", {}).get("kind") == "official" else ""),
+                     "preprocess": settings_text.preprocessing(s),
+                     "augmentation": s.get("augmentation") or "none",  # the recipe: protocols page
                      "training": f"{t.get('optimizer', 'adam')} lr {t.get('learning_rate')}, batch {t.get('batch_size')}, "
                                  f"≤ {t.get('epochs')} epochs"
                                  + (f" of {t['epoch_repeats']} passes" if t.get("epoch_repeats", 1) > 1 else ""),
