@@ -64,11 +64,20 @@ def class_balance(paths: DataPaths, papers: Sequence[str] | None = None, profile
                              "_key": key})
     df = pd.DataFrame(rows)
     if len(df):
-        df["used by"] = df.pop("_key").map({k: ", ".join(v) for k, v in users.items()})
+        df["used by"] = df.pop("_key").map({k: _by_paper(v) for k, v in users.items()})
         # every class column before the totals (CK+'s own classes would otherwise come after them)
         tail = ["total", "smallest/largest", "used by"]
         df = df[[c for c in df.columns if c not in tail] + tail]
     return df
+
+
+def _by_paper(ids: Sequence[str]) -> str:
+    """Experiment ids grouped by paper, "emotionnet: full, no_align; ozer: csv-cnn" (shorter than the ids)."""
+    groups: dict[str, list[str]] = {}
+    for i in ids:
+        paper, _, name = i.partition("/")
+        groups.setdefault(paper, []).append(name)
+    return "; ".join(f"{p}: {', '.join(names)}" for p, names in groups.items())
 
 
 def image_hashes(images: np.ndarray, size: int = 8) -> tuple[np.ndarray, np.ndarray]:

@@ -60,3 +60,4 @@ def test_class_balance_puts_every_class_before_the_totals(fer_root, ck_root, tmp
     assert set(CKPLUS_CLASSES) <= set(cols)
     assert max(cols.index(c) for c in CKPLUS_CLASSES) < cols.index("total") and cols[-1] == "used by"
     assert (ck[list(CKPLUS_CLASSES)].sum(axis=1) == ck["total"]).all()
+    assert set(ck["used by"]) == {"emotionnet: ck_full, ck_no_lstm, ck_cnn_gru, ck_cnn3d", "emotionnet: ck_full-stratified"}

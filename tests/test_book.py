@@ -32,6 +32,7 @@ def test_nullable_na_is_an_empty_cell_and_the_figure_draws_no_bar():
                       ).convert_dtypes()
     html = display.show(df).html
     assert "&lt;NA&gt;" not in html and "<NA>" not in html
+    assert "text-align: right" in html  # numpy integers of a nullable column are numbers too
     fig = figures.class_balance(df, ["angry", "happy"])
     widths = [p.get_width() for p in fig.axes[0].patches]
     assert sorted(round(w, 2) for w in widths) == [0.0, 0.3, 0.7, 1.0]

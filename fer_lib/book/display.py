@@ -56,6 +56,7 @@ COLUMN_SCALES: dict[str, str] = {
 HEADER_LABELS: dict[str, str] = {
     "macro_f1": "macro F1", "macro_auc": "macro AUC", "epochs_run": "epochs", "n_train": "train images",
     "n_test": "test images", "data_hash": "data hash", "wall_s": "wall time",
+    "smallest/largest": "smallest / largest class",
 }
 _NUMERIC_TEXT = re.compile(r"^\s*(p\s*=\s*)?[+\-−]?\d[\d,.]*\s*(%|pts|s|points)?(\s*\[.*\])?\s*$")
 VERDICT_COLUMNS = ("verdict", "indicative")
@@ -114,9 +115,9 @@ def _looks_numeric(values: pd.Series) -> bool:
     for v in values:
         if _empty(v) or v == "":
             continue
-        if isinstance(v, bool):
+        if isinstance(v, (bool, np.bool_)):
             return False
-        if isinstance(v, (int, float)) or (isinstance(v, str) and _NUMERIC_TEXT.match(v)):
+        if isinstance(v, (int, float, np.number)) or (isinstance(v, str) and _NUMERIC_TEXT.match(v)):
             seen = True
             continue
         return False
