@@ -268,12 +268,16 @@ def test_empty_sub_columns_are_dropped_and_unknown_ids_fail(ozer, tmp_path):
     bad.write_text("ozer:\n  - id: x\n    title: t\n    row_header: [a]\n    columns: [b]\n"
                    "    rows:\n      - {label: [r], cells: [no-such-claim]}\n"
                    "  - id: y\n    title: t\n    row_header: [a]\n    columns: [b]\n"
-                   "    rows:\n      - {label: [r], cells: [{experiment: ozer/csv-cnn, metric: accuracy}]}\n")
+                   "    rows:\n      - {label: [r], cells: [{experiment: ozer/csv-cnn, metric: accuracy}]}\n"
+                   "  - id: z\n    title: t\n    row_header: [a]\n    columns: [b]\n"
+                   "    rows:\n      - {label: [r], cells: [{experiment: ozer/csv-cnn, metric: 'test_count:happy'}]}\n")
     with pytest.raises(KeyError, match="no-such-claim"):
         tables.paper_table("x", df, res, path=bad)
     measured = tables.paper_table("y", df, res, path=bad)
     assert list(measured.columns) == [("a", ""), ("b", "ours (95 % CI)")]  # no paper figure, no verdict
     assert measured.iloc[0, 1].endswith("]")  # with its 95 % CI
+    counts = tables.paper_table("z", df, res, path=bad)
+    assert list(counts.columns) == [("a", ""), ("b", "ours")]  # a count has no interval to announce
     with pytest.raises(KeyError, match="known"):
         tables.paper_table("nope", df, res, path=bad)
 

@@ -673,6 +673,8 @@ def paper_table(table_id: str, claims_df: pd.DataFrame, results: Results, path: 
         for k, sub in enumerate(SUB_COLUMNS):
             values = [cells[j][k] for _, cells in body]
             if sub == "ours (95 % CI)" or any(values):
+                if sub == "ours (95 % CI)" and any(values) and not any("[" in v for v in values):
+                    sub = "ours"  # p-values, counts: no interval in this column
                 data[(c, sub)] = values
     out = pd.DataFrame(data)
     out.columns = pd.MultiIndex.from_tuples(out.columns)
