@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(s)
     s.add_argument("--paper", nargs="*", choices=list_papers() + list_references(),
                    help="default: all five papers and `reference` (our strong FER2013 model)")
-    s.add_argument("--experiment", nargs="*", help="experiment names within one paper")
+    s.add_argument("--experiment", nargs="*",
+                   help="experiment names (full) or ids (emotionnet/full); any paper's, without --paper")
     s.add_argument("--profile", choices=list(PROFILES), default="smoke",
                    help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     s.add_argument("--seeds", nargs="*", type=int, help="default: the profile's seeds")

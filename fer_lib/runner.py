@@ -241,15 +241,29 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
 def jobs_for(papers: list[str], profile: str | Profile, names: list[str] | None = None,
              seeds: list[int] | None = None, results_dir: Path | None = None, work_dir: Path | None = None,
              experiments_dir: Path | None = None) -> list[Job]:
-    """Jobs of ``papers`` (``names``: experiments of a single paper) for every seed of ``profile``."""
+    """Jobs of ``papers`` for every seed of ``profile``; ``names`` picks experiments (see
+    :func:`chosen_experiments`)."""
     prof = get_profile(profile)
     dirs = project_dirs()
-    out = []
-    for paper in papers:
-        for exp in experiments_for(paper, names if len(papers) == 1 else None, directory=experiments_dir):
-            for seed in seeds if seeds is not None else prof.seeds:
-                out.append(Job(exp, prof, seed, Path(results_dir or dirs.results), Path(work_dir or dirs.work)))
-    return out
+    return [Job(exp, prof, seed, Path(results_dir or dirs.results), Path(work_dir or dirs.work))
+            for exp in chosen_experiments(papers, names, experiments_dir)
+            for seed in (seeds if seeds is not None else prof.seeds)]
+
+
+def chosen_experiments(papers: list[str], names: list[str] | None = None,
+                       experiments_dir: Path | None = None) -> list[Experiment]:
+    """The experiments of ``papers``, or those of them that ``names`` names, by name ("full") or id
+    ("emotionnet/full"). A name that none of the papers has is an error, never a silent "all": a
+    mistyped name must not start hours of training."""
+    if not names:
+        return [e for p in papers for e in experiments_for(p, directory=experiments_dir)]
+    if len(papers) == 1 and not any("/" in n for n in names):
+        return experiments_for(papers[0], names, directory=experiments_dir)  # its error lists the known names
+    every = [e for p in papers for e in experiments_for(p, directory=experiments_dir)]
+    unknown = [n for n in names if not any(n in (e.name, e.id) for e in every)]
+    if unknown:
+        raise ValueError(f"no experiment {unknown} in {', '.join(papers)}; known: {', '.join(e.id for e in every)}")
+    return [e for e in every if e.name in names or e.id in names]
 
 
 def align_for_jobs(jobs: list[Job], paths: DataPaths) -> list[Path]:

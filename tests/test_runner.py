@@ -131,6 +131,17 @@ def test_every_config_is_valid():
         assert experiments.experiments_for(paper)
 
 
+def test_experiment_names_pick_across_papers_and_an_unknown_one_fails():
+    papers = experiments.list_papers()
+    ids = lambda jobs: [j.experiment.id for j in jobs]  # noqa: E731
+    assert ids(runner.jobs_for(papers, "paper", ["full"], [0])) == ["emotionnet/full"]
+    assert ids(runner.jobs_for(papers, "quick", ["ozer/csv-cnn", "cnn_lstm"])) == ["ozer/csv-cnn", "wasey/cnn_lstm"]
+    with pytest.raises(ValueError, match=r"no experiment \['fulll'\] in .*known: .*emotionnet/full"):
+        runner.jobs_for(papers, "quick", ["full", "fulll"])  # never a silent "all 28 runs"
+    with pytest.raises(ValueError, match="known"):
+        runner.jobs_for(["ozer"], "quick", ["full"])
+
+
 def test_runs_start_longest_first():
     """epochs x passes x training images x folds: the ten-fold CK+ runs (100 epochs of ten passes
     over 327 clips) first, then the 100-epoch FER2013 runs; the one-fold CK+ run last."""
