@@ -175,11 +175,13 @@ def cmd_predict(args) -> int:
     pred = Predictor(args.model, detector=args.detector, threshold=args.detect_threshold)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as log:
+    failed = written = 0
+    names: set[str] = set()
+    # appended, never overwritten: a second call adds its rows; every row names its source
+    with open(out / "predictions.jsonl", "a", encoding="utf-8") as log:
         if args.video is not None or args.webcam is not None:
             source = args.video if args.video is not None else args.webcam
-            name = Path(args.video).stem if args.video is not None else f"webcam{args.webcam}"
+            name = _unique(Path(args.video).stem if args.video is not None else f"webcam{args.webcam}", names)
             writer = None
             try:
                 for k, frame, faces in tqdm(pred.frames(source), total=video_frame_count(source), unit="frame",
@@ -188,11 +190,13 @@ def cmd_predict(args) -> int:
                         h, w = frame.shape[:2]
                         writer = cv2.VideoWriter(str(out / f"{name}.annotated.mp4"),
                                                  cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+                        written += 1
                     writer.write(annotate(frame, faces))
                     log.write(json.dumps({"source": str(source), "frame": k,
                                           "faces": [f.to_dict() for f in faces]}) + "\n")
             except PredictError as e:
                 print(f"fer predict: {e}", file=sys.stderr)
+                log.write(json.dumps({"source": str(source), "error": str(e)}) + "\n")
                 failed += 1
             finally:
                 if writer is not None:
@@ -200,16 +204,30 @@ def cmd_predict(args) -> int:
         for path in args.images:
             try:
                 image, faces = pred.predict_file(path)
-            except PredictError as e:  # name it and go on with the other files
+            except PredictError as e:  # name it, record it, and go on with the other files
                 print(f"fer predict: {e}", file=sys.stderr)
+                log.write(json.dumps({"source": str(path), "error": str(e)}) + "\n")
                 failed += 1
                 continue
-            cv2.imwrite(str(out / f"{Path(path).stem}.annotated.jpg"), annotate(image, faces))
+            cv2.imwrite(str(out / f"{_unique(Path(path).stem, names)}.annotated.jpg"), annotate(image, faces))
+            written += 1
             log.write(json.dumps({"source": str(path), "faces": [f.to_dict() for f in faces]}) + "\n")
             print(f"{path}: " + (", ".join(f"{f.emotion} {f.probabilities[f.emotion]:.0%}" for f in faces)
-                                 or "no face"))
-    print(f"[predict] model {pred.name}; annotated files and predictions.jsonl in {out}")
+                                 or "no face (a face turned away or covered may need --detector dlib)"))
+    print(f"[predict] model {pred.name}; {written} annotated file(s) in {out}, rows appended to "
+          f"{out / 'predictions.jsonl'}" + (f"; {failed} input(s) could not be read" if failed else ""))
     return 1 if failed else 0
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``… when an earlier input of this call had the same name
+    (a/x.jpg and b/x.jpg must not overwrite one annotated x)."""
+    name, k = stem, 1
+    while name in taken:
+        k += 1
+        name = f"{stem}-{k}"
+    taken.add(name)
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:

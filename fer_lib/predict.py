@@ -140,6 +140,10 @@ class Predictor:
 
     def predict(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR (or grey) image with its emotion and probabilities."""
+        if not isinstance(image, np.ndarray):
+            raise PredictError(f"predict takes an image array, not {type(image).__name__}"
+                               + (" (cv2.imread returns None for a file it cannot read)" if image is None else "")
+                               + "; for a file use predict_file(path), which names the file it cannot read")
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         boxes = self.detector(gray)
         if not boxes:
@@ -150,6 +154,8 @@ class Predictor:
                 for b, p in zip(boxes, proba)]
 
     def predict_file(self, path: str | Path) -> tuple[np.ndarray, list[Face]]:
+        if not Path(path).is_file():
+            raise PredictError(f"{path}: no such file; check the path")
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise PredictError(f"{path}: not a readable image (missing, corrupt or not an image file); "

@@ -57,8 +57,24 @@ def test_cli_goes_on_past_a_corrupt_file(tmp_path, photos, capsys):
     assert cli.main(["predict", str(bad), str(photos[0]), "--out", str(out)]) == 1
     assert str(bad) in capsys.readouterr().err
     lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
-    assert [r["source"] for r in lines] == [str(photos[0])] and len(lines[0]["faces"]) == 1
+    assert [r["source"] for r in lines] == [str(bad), str(photos[0])]  # the unreadable one is recorded too
+    assert "not a readable image" in lines[0]["error"] and len(lines[1]["faces"]) == 1
     assert cv2.imread(str(out / f"{photos[0].stem}.annotated.jpg")) is not None
+    # a second call appends; a second input of the same name gets its own annotated copy
+    twin = tmp_path / "other" / photos[0].name
+    twin.parent.mkdir()
+    twin.write_bytes(photos[0].read_bytes())
+    assert cli.main(["predict", str(photos[0]), str(twin), "--out", str(out)]) == 0
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
+    assert cv2.imread(str(out / f"{photos[0].stem}-2.annotated.jpg")) is not None
+
+
+def test_a_missing_image_is_named_not_a_traceback(predictor, tmp_path):
+    from fer_lib.predict import PredictError
+    with pytest.raises(PredictError, match="predict_file"):
+        predictor.predict(cv2.imread(str(tmp_path / "nope.jpg")))  # None
+    with pytest.raises(PredictError, match="nope.jpg: no such file"):
+        predictor.predict_file(tmp_path / "nope.jpg")
 
 
 def test_cli_video_annotates_every_frame(tmp_path, photos):
