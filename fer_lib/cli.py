@@ -89,7 +89,7 @@ def cmd_align(args) -> int:
 
 def cmd_run(args) -> int:
     """Train and evaluate experiments (finished runs are skipped, killed runs resume)."""
-    from fer_lib.runner import jobs_for, run_jobs
+    from fer_lib.runner import RunsFailed, jobs_for, run_jobs
 
     paths = _paths(args)
     papers = args.paper or list_papers() + list_references()
@@ -100,8 +100,13 @@ def cmd_run(args) -> int:
             print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
                   "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)
             jobs = [j for j in jobs if j not in ck]
-    for p in run_jobs(jobs, paths, workers=args.workers, verbose=0 if args.quiet else 2, scheduler=args.scheduler):
-        print(p)
+    try:
+        for p in run_jobs(jobs, paths, workers=args.workers, verbose=0 if args.quiet else 2,
+                          scheduler=args.scheduler):
+            print(p)
+    except RunsFailed as e:  # each failure was printed when it happened
+        print(f"fer run: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

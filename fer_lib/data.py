@@ -109,16 +109,16 @@ def decode_image(path: Path, *, size: int = IMAGE_SIZE) -> np.ndarray:
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if img is None:
         raise DataError(f"{path}: not a readable image (corrupt or not JPEG/PNG); delete or replace "
-                        "it, or load with on_error='skip'")
+                        "it (in Python, or load with on_error='skip')")
     if img.ndim == 3:
         if img.shape[2] in (3, 4) and _is_gray_colour(img):
             img = img[..., 0]
         else:
             raise DataError(f"{path}: has {img.shape[2]} colour channels, expected 1 (grayscale); "
-                            "convert it to grayscale or load with on_error='skip'")
+                            "convert it to grayscale (in Python, or load with on_error='skip')")
     if img.shape != (size, size):
         raise DataError(f"{path}: image is {img.shape[1]}x{img.shape[0]}, expected {size}x{size}; "
-                        "resize it (e.g. cv2.resize) or load with on_error='skip'")
+                        "resize it, e.g. with cv2.resize (in Python, or load with on_error='skip')")
     if img.dtype != np.uint8:
         raise DataError(f"{path}: pixel type {img.dtype}, expected 8-bit; convert it to 8-bit grayscale")
     return img
@@ -136,13 +136,15 @@ def _decode_many(paths: Sequence[Path], on_error: OnError, workers: int = 8
         try:
             return decode_image(p)
         except DataError as e:
-            if on_error == "raise":
-                raise
             return str(e)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         out = list(pool.map(one, paths, chunksize=256))
     skipped = [o for o in out if isinstance(o, str)]
+    if skipped and on_error == "raise":  # every bad file at once, not one per attempt
+        more = f"\n  … and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise DataError(skipped[0] if len(skipped) == 1 else
+                        f"{len(skipped)} unreadable images:\n  " + "\n  ".join(skipped[:10]) + more)
     return [None if isinstance(o, str) else o for o in out], skipped
 
 

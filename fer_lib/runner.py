@@ -29,6 +29,7 @@ import numpy as np
 
 from fer_lib import align, cache, cross_dataset
 from fer_lib.config import DataPaths, Profile, get_profile, project_dirs
+from fer_lib.data import DataError
 from fer_lib.experiment_data import load_dataset, prepare
 from fer_lib.experiments import Experiment, experiments_for, train_config
 from fer_lib.metrics import classification_report
@@ -41,6 +42,10 @@ from fer_lib.verdicts import versions
 
 
 FINAL_WEIGHTS = "final.weights.h5"
+
+
+class RunsFailed(RuntimeError):
+    """Some runs of a call failed (each reported as it failed); the others finished and are kept."""
 
 
 @dataclass(frozen=True)
@@ -326,8 +331,23 @@ def sequence_length(model) -> int | None:
 def _worker(job: Job, paths: DataPaths, verbose: int) -> tuple[str, str | None]:
     try:
         return str(run_job(job, paths, verbose=verbose)), None
+    except DataError as e:  # bad input: the message names the file and the fix, a traceback adds nothing
+        return job.experiment.id, f"{job.experiment.id} seed {job.seed}: {e}"
     except Exception:  # reported by the parent; other runs go on
         return job.experiment.id, traceback.format_exc()
+
+
+def check_data(jobs: list[Job], paths: DataPaths) -> None:
+    """Load every dataset pool ``jobs`` draw on before any of them starts, so that bad input (a
+    corrupt image, a missing class folder, a malformed CSV row) stops the call at once with one
+    error naming the files, instead of failing each run in turn. The runs then find them cached."""
+    seen = set()
+    for job in jobs:
+        spec = job.experiment.spec
+        key = (spec.get("dataset", "fer2013"), spec.get("pool", "all"), tuple(spec.get("classes") or ()))
+        if key not in seen:
+            seen.add(key)
+            load_dataset(spec, paths)
 
 
 def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2,
@@ -340,6 +360,8 @@ def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int =
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run {where}",
           flush=True)
+    if todo and not scheduler:  # a cluster's workers read the data at their own paths
+        check_data(todo, paths)
     failures = []
     if scheduler and todo:
         failures = run_on_dask(todo, paths, scheduler)
@@ -357,9 +379,9 @@ def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int =
             for k, fut in enumerate(as_completed(futs), 1):
                 failures += _report(k, len(todo), futs[fut], fut.result()[1])
     if failures:
-        raise RuntimeError(f"{len(failures)} run(s) failed: " + ", ".join(f"{j.experiment.id} seed {j.seed}"
-                                                                          for j, _ in failures)
-                           + "; finished runs are kept, run again to retry the rest")
+        raise RunsFailed(f"{len(failures)} run(s) failed: " + ", ".join(f"{j.experiment.id} seed {j.seed}"
+                                                                        for j, _ in failures)
+                         + " (why: above); finished runs are kept, run again to retry the rest")
     return [j.result_path for j in jobs]
 
 

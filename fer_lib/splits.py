@@ -33,7 +33,8 @@ def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, s
 
     ``validation="public"`` is the competition's protocol instead: all of Training to train,
     PublicTest to select on, PrivateTest (``test="private"``) touched once to test."""
-    choices = {"public": ["PublicTest"], "private": ["PrivateTest"], "all": ["PublicTest", "PrivateTest"]}
+    # "Test": an image of test/ without a PublicTest_/PrivateTest_ file-name prefix (some mirrors)
+    choices = {"public": ["PublicTest"], "private": ["PrivateTest"], "all": ["PublicTest", "PrivateTest", "Test"]}
     if test not in choices:
         raise ValueError(f"test must be one of {sorted(choices)}. Received: test={test!r}")
     if validation not in ("training", "public"):
@@ -43,8 +44,11 @@ def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, s
     train_pool = np.flatnonzero(ds.usage == "Training")
     test_idx = np.flatnonzero(np.isin(ds.usage, choices[test]))
     if not len(train_pool) or not len(test_idx):
-        raise DataError(f"{ds.source}: no Training or {choices[test]} images; the official split "
-                        "needs the Usage of each image (file-name prefixes or the CSV Usage column)")
+        hint = (f"; its test images have no PublicTest_/PrivateTest_ prefix, so only test='all' can use them"
+                if test != "all" and (ds.usage == "Test").any() else "")
+        raise DataError(f"{ds.source}: no Training or {choices[test]} images; the official split needs the "
+                        "Usage of each image (the Kaggle image release's file-name prefixes PublicTest_ and "
+                        "PrivateTest_, or the CSV's Usage column)" + hint)
     if validation == "public":
         return Split(train_pool, np.flatnonzero(ds.usage == "PublicTest"), test_idx,
                      "official (Training; validation PublicTest; test PrivateTest)")

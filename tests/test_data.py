@@ -101,6 +101,21 @@ def test_corrupt_image_names_file_and_can_be_skipped(mini_fer):
         data.load_fer2013(mini_fer)
     ds = data.load_fer2013(mini_fer, on_error="skip")
     assert len(ds) == 2 * 7 * PER_CLASS and len(ds.skipped) == 1 and "Training_00000001" in ds.skipped[0]
+    also = mini_fer / "train" / "sad" / "Training_00000002.png"
+    also.write_bytes(b"")
+    with pytest.raises(DataError, match=r"(?s)2 unreadable images:.*Training_0000000[12].*Training_0000000[12]"):
+        data.load_fer2013(mini_fer)  # every bad file in one error, not one per attempt
+
+
+def test_fer_run_stops_before_any_run_on_bad_input(mini_fer, tmp_path, monkeypatch, capsys):
+    from fer_lib import cli
+    (mini_fer / "train" / "angry" / "Training_00000001.jpg").write_bytes(b"this is not a jpeg")
+    monkeypatch.setenv("FER_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("FER_WORK", str(tmp_path / "work"))
+    assert cli.main(["run", "--profile", "smoke", "--paper", "ozer", "--fer2013", str(mini_fer)]) == 2
+    out = capsys.readouterr()
+    assert "Training_00000001.jpg: not a readable image" in out.err and "Traceback" not in out.err
+    assert "[runner] (1/" not in out.out and not (tmp_path / "work").exists()  # no run started
 
 
 def test_wrong_size_and_channels(mini_fer):

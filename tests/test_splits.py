@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fer_lib import splits
-from fer_lib.data import FER2013_CLASSES, FaceDataset, load_ckplus
+from fer_lib.data import FER2013_CLASSES, DataError, FaceDataset, load_ckplus
 
 
 def _synthetic(n: int = 2000, seed: int = 0) -> FaceDataset:
@@ -43,6 +43,16 @@ def test_official_split_uses_usage():
     assert abs(len(sp.val) / (len(sp.train) + len(sp.val)) - 0.2) < 0.01
     with pytest.raises(ValueError, match="Received: test='dev'"):
         splits.official(ds, test="dev")
+
+
+def test_test_images_without_a_usage_prefix_serve_test_all_only():
+    """A mirror whose test/ files lack the PublicTest_/PrivateTest_ prefix: usage "Test"."""
+    ds = _synthetic()
+    ds.usage[ds.usage != "Training"] = "Test"
+    sp = splits.official(ds, test="all", seed=0)
+    assert set(ds.usage[sp.test]) == {"Test"} and len(sp.test) == 400
+    with pytest.raises(DataError, match="no PublicTest_/PrivateTest_ prefix, so only test='all'"):
+        splits.official(ds, test="public")
 
 
 def test_bad_fractions_rejected():
