@@ -35,7 +35,12 @@ def cmd_audit(args) -> int:
     for usage in sorted(set(ds.usage)):
         sub = ds.subset(ds.usage == usage)
         print(f"  {usage:12s} {len(sub):6d}  " + "  ".join(f"{k} {v}" for k, v in sub.class_counts().items()))
-    if paths.ckplus.exists():
+    if args.ckplus and not paths.ckplus.exists():
+        raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); give the folder that holds "
+                                "the seven class folders, or leave --ckplus out")
+    if not paths.ckplus.exists():
+        print(f"CK+48: not found at {paths.ckplus}, not audited (give --ckplus PATH)")
+    else:
         ck = data.load_ckplus(paths.ckplus)
         print(f"CK+48 {ck.source}: {len(ck)} images, {len(set(ck.subject.tolist()))} subjects, "
               f"{len(set(zip(ck.subject.tolist(), ck.sequence.tolist())))} sequences, data hash {ck.source_hash}")
@@ -264,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(s)
     s.add_argument("--workers", type=int, default=2)
     s.set_defaults(fn=cmd_align)
-    s = sub.add_parser("run", help=cmd_run.__doc__)
+    s = sub.add_parser("run", help=cmd_run.__doc__, epilog=(
+        "Results go to $FER_RESULTS (default: results/ of the checkout, or ./results), the resume state "
+        "of unfinished runs to $FER_WORK (default: .work/)."))
     data_args(s)
     s.add_argument("--paper", nargs="*", choices=list_papers() + list_references(),
                    help="default: all five papers and `reference` (our strong FER2013 model)")

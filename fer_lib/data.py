@@ -41,6 +41,11 @@ CACHE_VERSION = 1
 OnError = Literal["raise", "skip"]
 
 
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip'. Received: on_error={on_error!r}")
+
+
 class DataError(ValueError):
     """A dataset file or folder is not what the loader expects; the message says what to do."""
 
@@ -192,9 +197,11 @@ def _class_folders(split_dir: Path, expected: Sequence[str]) -> dict[str, Path]:
     unknown = sorted(set(found) - set(expected))
     missing = [c for c in expected if c not in found]
     if unknown or missing:
-        hints = "; ".join(f"'{u}' is not a class{_suggest(u, expected)}" for u in unknown)
-        raise DataError(f"{split_dir}: class folders do not match {list(expected)}: missing {missing}"
-                        + (f"; {hints}" if hints else "") + ". Rename the folders to these names.")
+        problems = ([f"missing {missing}"] if missing else []) + [
+            f"'{u}' is not a class{_suggest(u, expected)}" for u in unknown]
+        raise DataError(f"{split_dir}: class folders do not match {list(expected)}: " + "; ".join(problems)
+                        + (". Rename the folders to these names." if missing else
+                           ". Rename or move the extra folder(s) out of it."))
     return {c: found[c] for c in expected}
 
 
@@ -226,6 +233,7 @@ def _usage_of(path: Path, split: str) -> str:
 def load_fer2013_folders(root: str | Path, *, on_error: OnError = "raise", use_cache: bool = True
                          ) -> FaceDataset:
     """FER2013 from the Kaggle image-folder layout (``train/`` and ``test/``, 7 class folders)."""
+    _check_on_error(on_error)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: FER2013 folder not found; pass the folder that holds train/ and test/")
@@ -264,30 +272,33 @@ def _parse_csv(path: Path, on_error: OnError) -> tuple[dict[str, np.ndarray], li
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty CSV file; expected the header {','.join(CSV_COLUMNS)}")
-        header = [h.strip() for h in header]
-        if header[:2] != ["emotion", "pixels"]:
-            raise DataError(f"{path}: header is {header}, expected {list(CSV_COLUMNS)} "
+        # columns by name: Kaggle's icml_face_data.csv has the same three in another order
+        col = {h.strip(): i for i, h in enumerate(header)}
+        if "emotion" not in col or "pixels" not in col:
+            raise DataError(f"{path}: header is {[h.strip() for h in header]}, expected {list(CSV_COLUMNS)} "
                             "(the Kaggle fer2013.csv schema)")
-        has_usage = len(header) >= 3 and header[2] == "Usage"
+        has_usage = "Usage" in col
+        e_col, p_col, u_col = col["emotion"], col["pixels"], col.get("Usage")
+        width = max(e_col, p_col, u_col if has_usage else 0) + 1
         for lineno, row in enumerate(reader, start=2):
             try:
-                if len(row) < (3 if has_usage else 2):
-                    raise DataError(f"expected {3 if has_usage else 2} columns, found {len(row)}")
+                if len(row) < width:
+                    raise DataError(f"expected {width} columns, found {len(row)}")
                 try:
-                    label = int(row[0])
+                    label = int(row[e_col])
                 except ValueError:
-                    raise DataError(f"emotion '{row[0]}' is not an integer 0-6") from None
+                    raise DataError(f"emotion '{row[e_col]}' is not an integer 0-6") from None
                 if not 0 <= label < len(FER2013_CLASSES):
                     raise DataError(f"emotion {label} is outside 0-6")
                 try:
-                    px = np.array(row[1].split(), dtype=np.int64)
+                    px = np.array(row[p_col].split(), dtype=np.int64)
                 except ValueError:
                     raise DataError("pixels contain a non-integer value") from None
                 if px.size != IMAGE_SIZE * IMAGE_SIZE:
                     raise DataError(f"pixels has {px.size} values, expected {IMAGE_SIZE * IMAGE_SIZE}")
                 if px.min() < 0 or px.max() > 255:
                     raise DataError("pixel values outside 0-255")
-                u = row[2].strip() if has_usage else "Training"
+                u = row[u_col].strip() if has_usage else "Training"
                 if u not in FER2013_USAGES:
                     raise DataError(f"Usage '{u}' is not one of {list(FER2013_USAGES)}")
             except DataError as e:
@@ -309,6 +320,7 @@ def _parse_csv(path: Path, on_error: OnError) -> tuple[dict[str, np.ndarray], li
 def load_fer2013_csv(path: str | Path, *, on_error: OnError = "raise", use_cache: bool = True
                      ) -> FaceDataset:
     """FER2013 from the Kaggle ``fer2013.csv`` schema (``emotion,pixels,Usage``)."""
+    _check_on_error(on_error)
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: CSV file not found; pass the path of fer2013.csv")
@@ -433,6 +445,7 @@ CK_NAME = re.compile(r"^S(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
 def load_ckplus(root: str | Path, *, on_error: OnError = "raise") -> FaceDataset:
     """CK+48 with subject, sequence and frame parsed from ``S<subj>_<seq>_<frame>.png``."""
+    _check_on_error(on_error)
     root = Path(root).expanduser()
     if root.suffix.lower() == ".npz" and root.is_file():
         return load_bundle(root)

@@ -46,6 +46,11 @@ def test_bad_data_path_names_the_path(tmp_path, capsys):
     assert str(missing) in capsys.readouterr().err
 
 
+def test_an_explicit_ckplus_path_that_is_missing_is_an_error(tmp_path, capsys):
+    assert cli.main(["audit", "--ckplus", str(tmp_path / "nope")]) == 2
+    assert "nope: CK+48 folder not found (--ckplus)" in capsys.readouterr().err
+
+
 def test_unknown_notebook_is_an_error(capsys):
     assert cli.main(["notebooks", "--profile", "smoke", "--only", "no_such_notebook"]) == 2
     assert "no_such_notebook" in capsys.readouterr().err

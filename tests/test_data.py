@@ -136,6 +136,11 @@ def test_missing_or_misspelt_class_folder(mini_fer):
     (mini_fer / "test" / "surprise").rename(mini_fer / "test" / "suprise")
     with pytest.raises(DataError, match=r"missing \['surprise'\].*did you mean 'surprise'"):
         data.load_fer2013(mini_fer)
+    (mini_fer / "test" / "suprise").rename(mini_fer / "test" / "surprise")
+    (mini_fer / "test" / "contempt").mkdir()
+    with pytest.raises(DataError, match=r"'contempt' is not a class\. Rename or move the extra") as e:
+        data.load_fer2013(mini_fer)
+    assert "missing [" not in str(e.value)
 
 
 def test_empty_class_folder_and_stray_file(mini_fer):
@@ -175,3 +180,13 @@ def test_missing_paths_and_wrong_header(tmp_path):
     bad.write_text("label,image\n1,2\n")
     with pytest.raises(DataError, match="header is"):
         data.load_fer2013_csv(bad, use_cache=False)
+    with pytest.raises(ValueError, match="on_error must be"):
+        data.load_fer2013_csv(bad, on_error="warn")
+
+
+def test_csv_columns_are_read_by_name(tmp_path):
+    """Kaggle's icml_face_data.csv: the same columns as fer2013.csv in another order, spaced names."""
+    path = tmp_path / "icml_face_data.csv"
+    path.write_text("emotion, Usage, pixels\n3,PublicTest," + " ".join(["9"] * 2304) + "\n")
+    ds = data.load_fer2013_csv(path, use_cache=False)
+    assert ds.labels.tolist() == [3] and ds.usage.tolist() == ["PublicTest"] and ds.images[0, 0, 0] == 9
