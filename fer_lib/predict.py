@@ -191,9 +191,15 @@ def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 
 
 def video_frame_count(source: str | int) -> int | None:
+    """Frames in a video file (None for a camera); a file that cannot be opened is a PredictError."""
     if isinstance(source, int):
         return None
+    if not Path(source).is_file():
+        raise PredictError(f"{source}: no such video file; check the path")
     cap = cv2.VideoCapture(source)
+    opened = cap.isOpened()
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
+    if not opened:
+        raise PredictError(f"{source}: cannot open this video; check that it is a video file OpenCV can read")
     return n or None

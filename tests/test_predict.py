@@ -69,6 +69,14 @@ def test_cli_goes_on_past_a_corrupt_file(tmp_path, photos, capsys):
     assert cv2.imread(str(out / f"{photos[0].stem}-2.annotated.jpg")) is not None
 
 
+def test_a_missing_video_is_one_error_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["predict", "--video", str(tmp_path / "nope.mp4"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "nope.mp4: no such video file" in err and "frame" not in err  # no progress bar drawn
+    assert json.loads((out / "predictions.jsonl").read_text())["error"].endswith("check the path")
+
+
 def test_a_missing_image_is_named_not_a_traceback(predictor, tmp_path):
     from fer_lib.predict import PredictError
     with pytest.raises(PredictError, match="predict_file"):
