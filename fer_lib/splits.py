@@ -53,8 +53,8 @@ def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, s
         return Split(train_pool, np.flatnonzero(ds.usage == "PublicTest"), test_idx,
                      "official (Training; validation PublicTest; test PrivateTest)")
     tr, va = validation_from(ds.labels, train_pool, val_fraction, seed)
-    return Split(tr, va, test_idx, f"official (Training; test={'+'.join(choices[test])}; "
-                                   f"val {val_fraction:.0%} of Training)")
+    tested = " + ".join(u for u in choices[test] if (ds.usage == u).any())  # the usages this data has
+    return Split(tr, va, test_idx, f"official (Training; test {tested}; val {val_fraction:.0%} of Training)")
 
 
 def validation_from(labels: np.ndarray, pool: np.ndarray, fraction: float, seed: int

@@ -88,6 +88,19 @@ def test_an_empty_note_displays_nothing_and_the_build_refuses_a_bare_repr(tmp_pa
     assert not check_notebook(path, "smoke")[1]
 
 
+def test_a_table_too_wide_for_the_text_column_gets_the_full_width():
+    from fer_lib.book.build import _wide_table
+
+    def output(df):
+        return {"data": {"text/html": display.show(df).html}}
+    assert not _wide_table(output(pd.DataFrame({"experiment": ["ozer/csv-cnn"], "accuracy": [0.5]})))
+    assert _wide_table(output(pd.DataFrame({f"c{i}": [1] for i in range(7)})))  # many columns
+    long_words = {"experiment": ["lamichhane/cnn_bilstm_fc-7"], "model": ["lamichhane_cnn_bilstm"],
+                  "data": ["FER2013, classes happy/sad/neutral"], "training": ["adam lr 0.0001,"],
+                  "description": ["CNN-BiLSTM (fully-connected head), seven emotions."]}
+    assert _wide_table(output(pd.DataFrame(long_words)))  # five columns that cannot wrap narrower
+
+
 def test_indicative_verdicts_name_their_direction():
     assert display.verdict_text("indicative", "not reproduced") == "indicative: not reproduced"
     assert display.verdict_text("reproduced", "") == "reproduced"

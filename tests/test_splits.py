@@ -38,7 +38,7 @@ def test_official_split_uses_usage():
     ds = _synthetic()
     sp = splits.official(ds, test="public", val_fraction=0.2, seed=0)
     splits.check_disjoint(sp)
-    assert set(ds.usage[sp.test]) == {"PublicTest"}
+    assert set(ds.usage[sp.test]) == {"PublicTest"} and "test PublicTest;" in sp.name
     assert set(ds.usage[np.concatenate([sp.train, sp.val])]) == {"Training"}
     assert abs(len(sp.val) / (len(sp.train) + len(sp.val)) - 0.2) < 0.01
     with pytest.raises(ValueError, match="Received: test='dev'"):
@@ -50,7 +50,7 @@ def test_test_images_without_a_usage_prefix_serve_test_all_only():
     ds = _synthetic()
     ds.usage[ds.usage != "Training"] = "Test"
     sp = splits.official(ds, test="all", seed=0)
-    assert set(ds.usage[sp.test]) == {"Test"} and len(sp.test) == 400
+    assert set(ds.usage[sp.test]) == {"Test"} and len(sp.test) == 400 and "test Test;" in sp.name
     with pytest.raises(DataError, match="no PublicTest_/PrivateTest_ prefix, so only test='all'"):
         splits.official(ds, test="public")
 

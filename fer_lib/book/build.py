@@ -13,6 +13,7 @@ Entry point: ``fer book PROFILE``.
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -48,12 +49,24 @@ def _bare_repr(output: dict) -> bool:
 
 #: A table with at least this many columns gets the page's full width (the book theme's ``full-width``).
 WIDE_COLUMNS = 7
+#: ... and so does one whose longest unbreakable words, one per column, add up to this many
+#: characters: about the narrowest it can be laid out, and more than the text column holds.
+WIDE_MIN_CHARS = 75
 
 
 def _wide_table(output: dict) -> bool:
-    """An HTML output holding a table with a row of WIDE_COLUMNS cells or more."""
+    """An HTML output holding a table with a row of WIDE_COLUMNS cells or more, or one that cannot be
+    narrower than WIDE_MIN_CHARS characters of unbreakable words."""
     page = "".join((output.get("data") or {}).get("text/html", ""))
-    return any(len(re.findall(r"<t[dh][\s>]", row)) >= WIDE_COLUMNS for row in page.split("<tr")[1:])
+    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in page.split("<tr")[1:]]
+    if any(len(cells) >= WIDE_COLUMNS for cells in rows):
+        return True
+    longest: dict[int, int] = {}
+    for cells in rows:
+        for j, cell in enumerate(cells):
+            words = html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()
+            longest[j] = max(longest.get(j, 0), max(map(len, words), default=0))
+    return sum(longest.values()) >= WIDE_MIN_CHARS
 
 
 def check_notebook(path: Path, profile: str) -> tuple[dict | None, list[str]]:

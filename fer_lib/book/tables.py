@@ -240,7 +240,8 @@ def experiments_table(paper: str) -> pd.DataFrame:
 
 
 def run_summary(profile: str, paper: str | None = None, results: Results | None = None) -> pd.DataFrame:
-    """Per experiment (mean over seeds): accuracy with CI, macro F1, params, epochs, time, test size."""
+    """Per experiment (mean over seeds): accuracy with CI, macro F1, params, epochs, time, data sizes
+    (the split of each experiment is in :func:`experiments_table`, on the same page)."""
     res = _results(profile, paper, results)
     ev = _Evaluator(res, True, [])
     rows = []
@@ -254,10 +255,10 @@ def run_summary(profile: str, paper: str | None = None, results: Results | None 
                      "epochs_run": float(np.mean([sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list)
                                                   else (r.get("epochs_run") or 0) for r in raw])),
                      "s/epoch": ev.point(exp, "seconds_per_epoch"), "n_train": raw[0].get("sizes", {}).get("train"),
-                     "n_test": runs[0].n, "split": raw[0].get("split"),
+                     "n_test": runs[0].n,
                      "classes predicted": "/".join(str(predicted_classes(r)) for r in raw) + f" of {len(raw[0]['class_names'])}"})
     df = pd.DataFrame(rows)
-    df.attrs["common"] = ("seeds", "n_train", "n_test", "split", "classes predicted")
+    df.attrs["common"] = ("seeds", "n_train", "n_test", "classes predicted")
     return df
 
 
