@@ -73,6 +73,9 @@ def test_mcnemar_table_flags_a_run_that_collapsed_to_one_class():
     t = tables.mcnemar_table("quick", "lamichhane", [("lamichhane/cnn_bilstm-3", "lamichhane/cnn-3"),
                                                     ("lamichhane/cnn_bilstm-7", "lamichhane/cnn-7")], results=res)
     assert t["note"].tolist() == ["B collapsed to one class", ""]
+    healthy = tables.mcnemar_table("quick", "lamichhane", [("lamichhane/cnn_bilstm-7", "lamichhane/cnn-7")],
+                                   results=res)
+    assert "note" not in healthy.columns  # no empty column where nothing collapsed
 
 
 def test_reference_beside_claims_names_the_profile_of_a_fallback_value():

@@ -355,8 +355,9 @@ def mcnemar_table(profile: str, paper: str, pairs: Sequence[tuple[str, str]] | N
                          "both wrong": t["table"][1][1], "statistic": t["statistic"], "p": t["pvalue"],
                          "test": "exact binomial" if t["exact"] else "chi² (continuity corrected)",
                          "note": " and ".join(collapsed) + " collapsed to one class" if collapsed else ""})
-    return pd.DataFrame(rows, columns=["A", "B", "seed", "both correct", "A only", "B only", "both wrong",
-                                       "statistic", "p", "test", "note"])
+    df = pd.DataFrame(rows, columns=["A", "B", "seed", "both correct", "A only", "B only", "both wrong",
+                                     "statistic", "p", "test", "note"])
+    return df if df["note"].astype(bool).any() else df.drop(columns="note")  # a note only where one applies
 
 
 def anova_table(anova: pd.DataFrame) -> pd.DataFrame:
