@@ -250,7 +250,6 @@ def leaked_test_images(pairs: pd.DataFrame, train: np.ndarray, test: np.ndarray)
 
 
 #: The FER2013 test sets a paper can mean: one public half or both (the image release's test/ folder).
-FER2013_TEST_SETS = {"public": ("PublicTest",), "private": ("PrivateTest",), "all": ("PublicTest", "PrivateTest")}
 
 
 def test_set_counts(paper_counts: dict[str, int], ds: fdata.FaceDataset) -> pd.DataFrame:
@@ -261,7 +260,7 @@ def test_set_counts(paper_counts: dict[str, int], ds: fdata.FaceDataset) -> pd.D
         raise ValueError(f"paper counts name class(es) {unknown} not in {ds.class_names}")
     rows = [{"test set": "paper", **{c: int(paper_counts.get(c, 0)) for c in ds.class_names},
              "total": int(sum(paper_counts.values())), "difference": 0, "matches": True}]
-    for key, usages in FER2013_TEST_SETS.items():
+    for key, usages in fdata.TEST_USAGES.items():
         counts = np.bincount(ds.labels[np.isin(ds.usage, usages)], minlength=len(ds.class_names))
         diff = int(sum(abs(int(n) - int(paper_counts.get(c, 0))) for c, n in zip(ds.class_names, counts)))
         rows.append({"test set": key, **{c: int(n) for c, n in zip(ds.class_names, counts)},

@@ -29,15 +29,15 @@ def _paths(args) -> DataPaths:
 def cmd_audit(args) -> int:
     """Class counts per usage, sizes and content hashes: check a download before training."""
     paths = _paths(args)
+    if args.ckplus and not paths.ckplus.exists():  # before the long FER2013 load
+        raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); give the folder that holds "
+                                "the seven class folders, or leave --ckplus out")
     t = time.perf_counter()
     ds = data.load_fer2013(paths.fer2013_csv or paths.fer2013)
     print(f"FER2013 {ds.source}: {len(ds)} images, data hash {ds.source_hash}, loaded in {time.perf_counter() - t:.2f} s")
     for usage in sorted(set(ds.usage)):
         sub = ds.subset(ds.usage == usage)
         print(f"  {usage:12s} {len(sub):6d}  " + "  ".join(f"{k} {v}" for k, v in sub.class_counts().items()))
-    if args.ckplus and not paths.ckplus.exists():
-        raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); give the folder that holds "
-                                "the seven class folders, or leave --ckplus out")
     if not paths.ckplus.exists():
         print(f"CK+48: not found at {paths.ckplus}, not audited (give --ckplus PATH)")
     else:
@@ -191,7 +191,8 @@ def cmd_predict(args) -> int:
     with open(out / "predictions.jsonl", "a", encoding="utf-8") as log:
         if args.video is not None or args.webcam is not None:
             source = args.video if args.video is not None else args.webcam
-            name = _unique(Path(args.video).stem if args.video is not None else f"webcam{args.webcam}", names)
+            name = _unique(Path(args.video).stem if args.video is not None else f"webcam{args.webcam}", names, out,
+                           ".annotated.mp4")
             writer = None
             try:
                 for k, frame, faces in tqdm(pred.frames(source), total=video_frame_count(source), unit="frame",
@@ -202,7 +203,8 @@ def cmd_predict(args) -> int:
                                                  cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
                         written += 1
                     writer.write(annotate(frame, faces))
-                    log.write(json.dumps({"source": str(source), "frame": k,
+                    log.write(json.dumps({"source": str(source), "frame": k, "model": pred.name,
+                                          "annotated": f"{name}.annotated.mp4",
                                           "faces": [f.to_dict() for f in faces]}) + "\n")
             except PredictError as e:
                 print(f"fer predict: {e}", file=sys.stderr)
@@ -219,9 +221,11 @@ def cmd_predict(args) -> int:
                 log.write(json.dumps({"source": str(path), "error": str(e)}) + "\n")
                 failed += 1
                 continue
-            cv2.imwrite(str(out / f"{_unique(Path(path).stem, names)}.annotated.jpg"), annotate(image, faces))
+            annotated = f"{_unique(Path(path).stem, names, out)}.annotated.jpg"
+            cv2.imwrite(str(out / annotated), annotate(image, faces))
             written += 1
-            log.write(json.dumps({"source": str(path), "faces": [f.to_dict() for f in faces]}) + "\n")
+            log.write(json.dumps({"source": str(path), "model": pred.name, "annotated": annotated,
+                                  "faces": [f.to_dict() for f in faces]}) + "\n")
             print(f"{path}: " + (", ".join(f"{f.emotion} {f.probabilities[f.emotion]:.0%}" for f in faces)
                                  or "no face (a face turned away or covered may need --detector dlib)"))
     print(f"[predict] model {pred.name}; {written} annotated file(s) in {out}, rows appended to "
@@ -229,14 +233,15 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
-def _unique(stem: str, taken: set[str]) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``… when an earlier input of this call had the same name
-    (a/x.jpg and b/x.jpg must not overwrite one annotated x)."""
+def _unique(stem: str, taken: set[str], out: Path, suffix: str = ".annotated.jpg") -> str:
+    """``stem``, or ``stem-2``, ``stem-3``… when an input of this call had that name (a/x.jpg and
+    b/x.jpg) or an earlier call left that file in ``out``: no annotated copy is ever overwritten.
+    Names differing only in case count as the same (they are one file on Windows and macOS)."""
     name, k = stem, 1
-    while name in taken:
+    while name.casefold() in taken or (out / f"{name}{suffix}").exists():
         k += 1
         name = f"{stem}-{k}"
-    taken.add(name)
+    taken.add(name.casefold())
     return name
 
 

@@ -36,6 +36,11 @@ from fer_lib.config import CKPLUS_CLASSES, FER2013_CLASSES
 
 #: Kaggle label order (``emotion`` column 0..6) and folder names of the image release.
 FER2013_USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
+#: The usage of a test/ image whose file name lacks the PublicTest_/PrivateTest_ prefix (some mirrors).
+UNSPLIT_TEST = "Test"
+#: The usages of each official test set: "all" also takes test/ images of unknown half.
+TEST_USAGES: dict[str, tuple[str, ...]] = {"public": ("PublicTest",), "private": ("PrivateTest",),
+                                           "all": ("PublicTest", "PrivateTest", UNSPLIT_TEST)}
 IMAGE_SIZE = 48
 CACHE_VERSION = 1
 OnError = Literal["raise", "skip"]
@@ -149,7 +154,7 @@ def _decode_many(paths: Sequence[Path], on_error: OnError, workers: int = 8
     if skipped and on_error == "raise":  # every bad file at once, not one per attempt
         more = f"\n  … and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         raise DataError(skipped[0] if len(skipped) == 1 else
-                        f"{len(skipped)} unreadable images:\n  " + "\n  ".join(skipped[:10]) + more)
+                        f"{len(skipped)} bad images:\n  " + "\n  ".join(skipped[:10]) + more)
     return [None if isinstance(o, str) else o for o in out], skipped
 
 
@@ -227,7 +232,7 @@ def _usage_of(path: Path, split: str) -> str:
     prefix = path.name.split("_", 1)[0]
     if prefix in FER2013_USAGES:
         return prefix
-    return "Training" if split == "train" else "Test"
+    return "Training" if split == "train" else UNSPLIT_TEST
 
 
 def load_fer2013_folders(root: str | Path, *, on_error: OnError = "raise", use_cache: bool = True
@@ -267,7 +272,7 @@ CSV_COLUMNS = ("emotion", "pixels", "Usage")
 
 def _parse_csv(path: Path, on_error: OnError) -> tuple[dict[str, np.ndarray], list[str]]:
     images, labels, usage, ids, skipped = [], [], [], [], []
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: a byte-order mark is no header
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
@@ -352,9 +357,11 @@ def load_fer2013(path: str | Path, **kw) -> FaceDataset:
 
 
 def usage_order(ds: FaceDataset) -> np.ndarray:
-    """Row order of the original CSV: Training, then PublicTest, then PrivateTest, by image id."""
+    """Row order of the original CSV: Training, then PublicTest, then PrivateTest (then test images
+    of unknown half), by image id."""
     num = np.array([int(m.group(1)) if (m := re.search(r"_(\d+)\.\w+$", i)) else 0 for i in ds.ids])
-    rank = np.array([FER2013_USAGES.index(u) if u in FER2013_USAGES else 0 for u in ds.usage])
+    order = FER2013_USAGES + (UNSPLIT_TEST,)
+    rank = np.array([order.index(u) if u in order else 0 for u in ds.usage])
     return np.lexsort((num, rank))
 
 
@@ -366,6 +373,9 @@ def write_fer2013_csv(ds: FaceDataset, path: str | Path) -> Path:
     """
     if ds.class_names != FER2013_CLASSES:
         raise DataError(f"write_fer2013_csv needs the 7 FER2013 classes, got {list(ds.class_names)}")
+    if (ds.usage == UNSPLIT_TEST).any():
+        raise DataError(f"{ds.source}: {int((ds.usage == UNSPLIT_TEST).sum())} test image(s) lack the PublicTest_/"
+                        "PrivateTest_ file-name prefix, and the CSV's Usage column must name one; add the prefixes")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)

@@ -63,6 +63,11 @@ def pool_identity(spec: dict, paths: DataPaths) -> tuple[str, str]:
     return ds.source, ds.source_hash
 
 
+def forget_datasets() -> None:
+    """Drop the memoised dataset pools (:func:`load_dataset`) of this process."""
+    _DATA_CACHE.clear()
+
+
 def load_dataset(spec: dict, paths: DataPaths) -> fdata.FaceDataset:
     """The dataset pool an experiment draws from (memoised per process)."""
     key = (spec.get("dataset", "fer2013"), spec.get("pool", "all"), str(paths.fer2013), str(paths.ckplus),

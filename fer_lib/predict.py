@@ -192,11 +192,11 @@ def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
 
 def video_frame_count(source: str | int) -> int | None:
     """Frames in a video file (None for a camera); a file that cannot be opened is a PredictError."""
-    if isinstance(source, int):
+    if not isinstance(source, (str, Path)):  # a camera number
         return None
-    if not Path(source).is_file():
+    if "://" not in str(source) and "%" not in str(source) and not Path(source).is_file():  # streams, patterns
         raise PredictError(f"{source}: no such video file; check the path")
-    cap = cv2.VideoCapture(source)
+    cap = cv2.VideoCapture(str(source))
     opened = cap.isOpened()
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()

@@ -30,7 +30,7 @@ import numpy as np
 from fer_lib import align, cache, cross_dataset
 from fer_lib.config import DataPaths, Profile, get_profile, project_dirs
 from fer_lib.data import DataError
-from fer_lib.experiment_data import load_dataset, prepare
+from fer_lib.experiment_data import forget_datasets, load_dataset, prepare
 from fer_lib.experiments import Experiment, experiments_for, train_config
 from fer_lib.metrics import classification_report
 from fer_lib.models import from_config
@@ -262,12 +262,18 @@ def chosen_experiments(papers: list[str], names: list[str] | None = None,
     mistyped name must not start hours of training."""
     if not names:
         return [e for p in papers for e in experiments_for(p, directory=experiments_dir)]
+    names = list(dict.fromkeys(names))  # a name given twice is one experiment, one job per seed
     if len(papers) == 1 and not any("/" in n for n in names):
         return experiments_for(papers[0], names, directory=experiments_dir)  # its error lists the known names
     every = [e for p in papers for e in experiments_for(p, directory=experiments_dir)]
     unknown = [n for n in names if not any(n in (e.name, e.id) for e in every)]
     if unknown:
         raise ValueError(f"no experiment {unknown} in {', '.join(papers)}; known: {', '.join(e.id for e in every)}")
+    shared = {n: [e.id for e in every if e.name == n] for n in names if "/" not in n}
+    ambiguous = {n: ids for n, ids in shared.items() if len(ids) > 1}
+    if ambiguous:
+        raise ValueError("experiment name(s) of several papers: " + "; ".join(
+            f"{n} is {' or '.join(ids)}" for n, ids in ambiguous.items()) + "; give the id or --paper")
     return [e for e in every if e.name in names or e.id in names]
 
 
@@ -360,8 +366,10 @@ def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int =
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     print(f"[runner] {len(jobs)} runs, {len(jobs) - len(todo)} already done, {len(todo)} to run {where}",
           flush=True)
-    if todo and not scheduler:  # a cluster's workers read the data at their own paths
+    if todo and not scheduler:  # a cluster's workers read the data at their own paths: no check here
         check_data(todo, paths)
+        if workers > 1 and len(todo) > 1:  # spawned workers load their own copy
+            forget_datasets()
     failures = []
     if scheduler and todo:
         failures = run_on_dask(todo, paths, scheduler)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from fer_lib.data import DataError, FaceDataset
+from fer_lib.data import TEST_USAGES, UNSPLIT_TEST, DataError, FaceDataset
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, s
 
     ``validation="public"`` is the competition's protocol instead: all of Training to train,
     PublicTest to select on, PrivateTest (``test="private"``) touched once to test."""
-    # "Test": an image of test/ without a PublicTest_/PrivateTest_ file-name prefix (some mirrors)
-    choices = {"public": ["PublicTest"], "private": ["PrivateTest"], "all": ["PublicTest", "PrivateTest", "Test"]}
+    choices = {k: list(v) for k, v in TEST_USAGES.items()}
     if test not in choices:
         raise ValueError(f"test must be one of {sorted(choices)}. Received: test={test!r}")
     if validation not in ("training", "public"):
@@ -45,7 +44,7 @@ def official(ds: FaceDataset, *, test: str = "all", val_fraction: float = 0.1, s
     test_idx = np.flatnonzero(np.isin(ds.usage, choices[test]))
     if not len(train_pool) or not len(test_idx):
         hint = (f"; its test images have no PublicTest_/PrivateTest_ prefix, so only test='all' can use them"
-                if test != "all" and (ds.usage == "Test").any() else "")
+                if test != "all" and (ds.usage == UNSPLIT_TEST).any() else "")
         raise DataError(f"{ds.source}: no Training or {choices[test]} images; the official split needs the "
                         "Usage of each image (the Kaggle image release's file-name prefixes PublicTest_ and "
                         "PrivateTest_, or the CSV's Usage column)" + hint)

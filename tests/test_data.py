@@ -103,7 +103,7 @@ def test_corrupt_image_names_file_and_can_be_skipped(mini_fer):
     assert len(ds) == 2 * 7 * PER_CLASS and len(ds.skipped) == 1 and "Training_00000001" in ds.skipped[0]
     also = mini_fer / "train" / "sad" / "Training_00000002.png"
     also.write_bytes(b"")
-    with pytest.raises(DataError, match=r"(?s)2 unreadable images:.*Training_0000000[12].*Training_0000000[12]"):
+    with pytest.raises(DataError, match=r"(?s)2 bad images:.*Training_0000000[12].*Training_0000000[12]"):
         data.load_fer2013(mini_fer)  # every bad file in one error, not one per attempt
 
 

@@ -65,8 +65,11 @@ def test_cli_goes_on_past_a_corrupt_file(tmp_path, photos, capsys):
     twin.parent.mkdir()
     twin.write_bytes(photos[0].read_bytes())
     assert cli.main(["predict", str(photos[0]), str(twin), "--out", str(out)]) == 0
-    assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
-    assert cv2.imread(str(out / f"{photos[0].stem}-2.annotated.jpg")) is not None
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    stem = photos[0].stem  # no annotated copy is overwritten, by this call or an earlier one
+    assert [r.get("annotated") for r in rows] == [None, f"{stem}.annotated.jpg", f"{stem}-2.annotated.jpg",
+                                                  f"{stem}-3.annotated.jpg"]
+    assert all(r["model"] for r in rows[1:]) and cv2.imread(str(out / f"{stem}-3.annotated.jpg")) is not None
 
 
 def test_a_missing_video_is_one_error_line(tmp_path, capsys):

@@ -140,6 +140,9 @@ def test_experiment_names_pick_across_papers_and_an_unknown_one_fails():
         runner.jobs_for(papers, "quick", ["full", "fulll"])  # never a silent "all 28 runs"
     with pytest.raises(ValueError, match="known"):
         runner.jobs_for(["ozer"], "quick", ["full"])
+    with pytest.raises(ValueError, match="cnn is wasey/cnn or xu/cnn; give the id or --paper"):
+        runner.jobs_for(papers, "quick", ["cnn"])  # a name two papers share picks neither silently
+    assert ids(runner.jobs_for(["wasey"], "quick", ["cnn", "cnn"])) == ["wasey/cnn"]
 
 
 def test_runs_start_longest_first():

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from fer_lib.book import pages
+from fer_lib.book.display import _NUMERIC_TEXT
 from fer_lib.book.notebooks import executed_dir
 from fer_lib.config import REPO, get_profile
 
@@ -64,7 +65,10 @@ def _wide_table(output: dict) -> bool:
     longest: dict[int, int] = {}
     for cells in rows:
         for j, cell in enumerate(cells):
-            words = html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()
+            text = html.unescape(re.sub(r"<(?!br)[^>]+>", "", cell))
+            # numbers do not wrap (display.table_html): a numeric cell counts line by line, whole
+            words = ([line.strip() for line in re.split(r"<br\s*/?>", text)] if _NUMERIC_TEXT.match(
+                re.sub(r"<br\s*/?>", " ", text)) else re.sub(r"<br\s*/?>", " ", text).split())
             longest[j] = max(longest.get(j, 0), max(map(len, words), default=0))
     return sum(longest.values()) >= WIDE_MIN_CHARS
 

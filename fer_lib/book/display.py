@@ -162,7 +162,8 @@ def table_html(df: pd.DataFrame, caption: str | None = None, wide: bool = False,
     shown = pd.DataFrame({c: [format_cell(v, _scale_of(c)) for v in df[c]] for c in df.columns},
                          columns=df.columns)
     if not isinstance(df.columns, pd.MultiIndex):
-        labels = {c: HEADER_LABELS.get(str(c), c) for c in df.columns}
+        labels = {c: HEADER_LABELS[c] if c in HEADER_LABELS and HEADER_LABELS[c] not in df.columns else c
+                  for c in df.columns}
         shown, df = shown.rename(columns=labels), df.rename(columns=labels)
         numeric = {labels[c] for c in numeric}
     styler = shown.style.hide(axis="index").set_table_attributes(
@@ -195,7 +196,8 @@ def _lift_common(df: pd.DataFrame, common: Sequence[str]) -> tuple[pd.DataFrame,
     and the line that states them once: "Every row: commit 74ff1b2fe0; device AMD EPYC x2 (tensorflow)."."""
     if len(df) < 2:
         return df, ""
-    same = [c for c in common if c in df.columns and df[c].astype(str).nunique(dropna=False) == 1]
+    same = [c for c in common if c in df.columns and df[c].astype(str).nunique(dropna=False) == 1
+            and format_cell(df[c].iloc[0], _scale_of(c))]  # an empty value is not worth a mention
     if not same:
         return df, ""
     text = "; ".join(f"{HEADER_LABELS.get(c, c)} {format_cell(df[c].iloc[0], _scale_of(c))}" for c in same)
