@@ -101,6 +101,9 @@ def cmd_run(args) -> int:
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
     if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest
         ck = [j for j in jobs if j.experiment.spec.get("dataset") == "ckplus"]
+        if ck and args.ckplus:  # a path given and wrong is a mistake, not a choice
+            raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); fix the path, or leave "
+                                    f"--ckplus out to skip its {len(ck)} run(s)")
         if ck:
             print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
                   "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)

@@ -49,6 +49,8 @@ def test_bad_data_path_names_the_path(tmp_path, capsys):
 def test_an_explicit_ckplus_path_that_is_missing_is_an_error(tmp_path, capsys):
     assert cli.main(["audit", "--ckplus", str(tmp_path / "nope")]) == 2
     assert "nope: CK+48 folder not found (--ckplus)" in capsys.readouterr().err
+    assert cli.main(["run", "--profile", "smoke", "--paper", "emotionnet", "--ckplus", str(tmp_path / "nope")]) == 2
+    assert "leave --ckplus out to skip its" in capsys.readouterr().err
 
 
 def test_unknown_notebook_is_an_error(capsys):
