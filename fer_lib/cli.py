@@ -26,12 +26,17 @@ def _paths(args) -> DataPaths:
                              getattr(args, "fer2013_csv", None))
 
 
+def _given_ckplus_exists(args, paths: DataPaths, leaving_out: str = "") -> None:
+    """A --ckplus given and wrong is a mistake, not a choice: an error saying what leaving it out does."""
+    if args.ckplus and not paths.ckplus.exists():
+        raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); fix the path, or leave "
+                                f"--ckplus out {leaving_out or 'to skip its audit'}")
+
+
 def cmd_audit(args) -> int:
     """Class counts per usage, sizes and content hashes: check a download before training."""
     paths = _paths(args)
-    if args.ckplus and not paths.ckplus.exists():  # before the long FER2013 load
-        raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); give the folder that holds "
-                                "the seven class folders, or leave --ckplus out")
+    _given_ckplus_exists(args, paths)  # before the long FER2013 load
     t = time.perf_counter()
     ds = data.load_fer2013(paths.fer2013_csv or paths.fer2013)
     print(f"FER2013 {ds.source}: {len(ds)} images, data hash {ds.source_hash}, loaded in {time.perf_counter() - t:.2f} s")
@@ -101,10 +106,8 @@ def cmd_run(args) -> int:
     jobs = jobs_for(papers, args.profile, args.experiment, args.seeds)
     if not paths.ckplus.exists():  # a user with only the FER2013 download can still run the rest
         ck = [j for j in jobs if j.experiment.spec.get("dataset") == "ckplus"]
-        if ck and args.ckplus:  # a path given and wrong is a mistake, not a choice
-            raise FileNotFoundError(f"{paths.ckplus}: CK+48 folder not found (--ckplus); fix the path, or leave "
-                                    f"--ckplus out to skip its {len(ck)} run(s)")
         if ck:
+            _given_ckplus_exists(args, paths, f"to skip its {len(ck)} run(s)")
             print(f"fer run: CK+48 not found at {paths.ckplus}; skipping its {len(ck)} run(s) "
                   "(give --ckplus PATH or set CKPLUS_PATH to include them)", file=sys.stderr)
             jobs = [j for j in jobs if j not in ck]
@@ -210,9 +213,7 @@ def cmd_predict(args) -> int:
                                           "annotated": f"{name}.annotated.mp4",
                                           "faces": [f.to_dict() for f in faces]}) + "\n")
             except PredictError as e:
-                print(f"fer predict: {e}", file=sys.stderr)
-                log.write(json.dumps({"source": str(source), "error": str(e)}) + "\n")
-                failed += 1
+                failed += _failed(log, source, e)
             finally:
                 if writer is not None:
                     writer.release()
@@ -220,9 +221,7 @@ def cmd_predict(args) -> int:
             try:
                 image, faces = pred.predict_file(path)
             except PredictError as e:  # name it, record it, and go on with the other files
-                print(f"fer predict: {e}", file=sys.stderr)
-                log.write(json.dumps({"source": str(path), "error": str(e)}) + "\n")
-                failed += 1
+                failed += _failed(log, path, e)
                 continue
             annotated = f"{_unique(Path(path).stem, names, out)}.annotated.jpg"
             cv2.imwrite(str(out / annotated), annotate(image, faces))
@@ -234,6 +233,13 @@ def cmd_predict(args) -> int:
     print(f"[predict] model {pred.name}; {written} annotated file(s) in {out}, rows appended to "
           f"{out / 'predictions.jsonl'}" + (f"; {failed} input(s) could not be read" if failed else ""))
     return 1 if failed else 0
+
+
+def _failed(log, source, error: Exception) -> int:
+    """Say which input could not be read, on stderr and as an error row of predictions.jsonl."""
+    print(f"fer predict: {error}", file=sys.stderr)
+    log.write(json.dumps({"source": str(source), "error": str(error)}) + "\n")
+    return 1
 
 
 def _unique(stem: str, taken: set[str], out: Path, suffix: str = ".annotated.jpg") -> str:
