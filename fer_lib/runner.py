@@ -346,14 +346,10 @@ def _worker(job: Job, paths: DataPaths, verbose: int) -> tuple[str, str | None]:
 def check_data(jobs: list[Job], paths: DataPaths) -> None:
     """Load every dataset pool ``jobs`` draw on before any of them starts, so that bad input (a
     corrupt image, a missing class folder, a malformed CSV row) stops the call at once with one
-    error naming the files, instead of failing each run in turn. The runs then find them cached."""
-    seen = set()
+    error naming the files, instead of failing each run in turn. The runs then find them cached;
+    load_dataset memoises each pool, so each is loaded once."""
     for job in jobs:
-        spec = job.experiment.spec
-        key = (spec.get("dataset", "fer2013"), spec.get("pool", "all"), tuple(spec.get("classes") or ()))
-        if key not in seen:
-            seen.add(key)
-            load_dataset(spec, paths)
+        load_dataset(job.experiment.spec, paths)
 
 
 def run_jobs(jobs: list[Job], paths: DataPaths, workers: int = 1, verbose: int = 2,
