@@ -117,3 +117,15 @@ def test_every_table_a_notebook_builds_is_displayed():
 def test_the_discarded_table_check_can_fail():
     assert _discarded_show_calls("if x:\n    show(a)\nelse:\n    y = 1\n") == [2]
     assert _discarded_show_calls("x = 1\nshow(a)\n") == []
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return dict(line.strip().split("==", 1) for line in path.read_text().splitlines() if "==" in line)
+
+
+def test_gpu_lock_matches_the_locked_jax():
+    """requirements-gpu.lock (setup_env.sh --gpu) adds JAX's CUDA plugin for the JAX of requirements.lock:
+    a plugin of another version would not load, and a CPU package pinned twice could disagree."""
+    cpu, gpu = _pins(REPO / "requirements.lock"), _pins(REPO / "requirements-gpu.lock")
+    assert gpu["jax-cuda12-plugin"] == gpu["jax-cuda12-pjrt"] == cpu["jax"] == cpu["jaxlib"]
+    assert not set(gpu) & set(cpu), f"pinned in both locks: {sorted(set(gpu) & set(cpu))}"
