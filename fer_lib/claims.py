@@ -132,9 +132,22 @@ def known_experiments(experiments_dir: Path | None = None) -> frozenset[str]:
     return _known(Path(experiments_dir or project_dirs().experiments))[1]
 
 
-def collapse_ws(text: str) -> str:
-    """Whitespace runs -> one space, so a quote matches across the paper's line breaks."""
-    return re.sub(r"\s+", " ", text).strip()
+#: UTF-8 punctuation that one paper's PDF extraction read as cp1252 ("â€“" for "–").
+_MOJIBAKE = re.compile("\u00e2\u20ac.")
+
+
+def _unmangle(m: re.Match) -> str:
+    try:
+        return m.group().encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return m.group()
+
+
+def searchable(text: str) -> str:
+    """``text`` as a quote is matched against its paper: the extraction's mis-decoded punctuation
+    repaired and every whitespace dropped, since extraction both breaks lines and splits words
+    ("VG G"). So claims.yaml quotes the paper as printed, and the book shows it that way."""
+    return re.sub(r"\s+", "", _MOJIBAKE.sub(_unmangle, text))
 
 
 def load_claims(path: str | os.PathLike[str] | None = None, experiments_dir: Path | None = None) -> list[Claim]:

@@ -22,7 +22,7 @@ def all_claims() -> list[C.Claim]:
 def paper_texts() -> dict[str, str]:
     if not PAPERS.is_dir():
         pytest.skip(f"paper texts not found at {PAPERS} (expected ../shared/papers beside the repo)")
-    return {k: C.collapse_ws((PAPERS / f).read_text(encoding="utf-8"))
+    return {k: C.searchable((PAPERS / f).read_text(encoding="utf-8"))
             for k, f in C.paper_files().items()}
 
 
@@ -90,8 +90,14 @@ def test_duplicate_id_rejected(tmp_path):
 
 
 def test_quotes_verbatim(all_claims, paper_texts):
-    missing = [c.id for c in all_claims if C.collapse_ws(c.quote) not in paper_texts[c.paper]]
+    missing = [c.id for c in all_claims if C.searchable(c.quote) not in paper_texts[c.paper]]
     assert not missing, f"quotes not found verbatim in their paper: {missing}"
+
+
+def test_searchable_repairs_extraction_only():
+    assert C.searchable("CNN\u00e2\u20ac\u201cLSTM, AlexNet+VG G") == "CNN\u2013LSTM,AlexNet+VGG"
+    assert C.searchable("a \u2014 \u201cb\u201d") == "a\u2014\u201cb\u201d"  # real punctuation is kept
+    assert C.searchable("x\u00e2\u20ac\u009d") == "x\u00e2\u20ac\u009d"  # not decodable: left as it is
 
 
 @pytest.mark.parametrize("bad, field", [
