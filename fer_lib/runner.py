@@ -187,12 +187,25 @@ def _run_fold(job: Job, prep, train_cfg, fold_dir: Path, verbose: int, paths: Da
     return d
 
 
+def earlier_attempts_s(work: Path) -> float:
+    """Seconds of the epochs that earlier, interrupted attempts of a run trained (every line of its
+    folds' epoch logs), so a resumed run's wall time counts them; their unfinished epoch and
+    evaluation are not counted."""
+    total = 0.0
+    for log in sorted(Path(work).glob("*/epochs.jsonl")):
+        for line in log.read_text().splitlines():
+            if line.strip():
+                total += float(json.loads(line).get("seconds") or 0.0)
+    return total
+
+
 def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
     """Run one (experiment, profile, seed) unless its results file exists; return that path."""
     if job.result_path.exists():
         return job.result_path
     commit = git_commit()
     t0 = time.perf_counter()
+    earlier = earlier_attempts_s(job.work_path)
     folds = prepare(job.experiment, job.profile, job.seed, paths)
     train_cfg = train_config(job.experiment, job.profile)
     outs = [_run_fold(job, prep, train_cfg, job.work_path / (f"fold{i}" if len(folds) > 1 else "run"), verbose,
@@ -219,7 +232,8 @@ def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:
         "params": first["params"], "metrics": metrics,
         "history": first["history"] if len(outs) == 1 else [o["history"] for o in outs],
         "epochs_run": [o["epochs_run"] for o in outs], "best_epoch": [o["best_epoch"] for o in outs],
-        "timing": {"wall_s": time.perf_counter() - t0,
+        "timing": {"wall_s": time.perf_counter() - t0 + earlier,
+                   "earlier_attempts_s": earlier,  # part of wall_s: epochs trained before a resume
                    "seconds_per_epoch": float(np.nanmedian([o["seconds_per_epoch"] or np.nan for o in outs])),
                    "train_images_per_s": float(np.nanmedian([o["train_images_per_s"] or np.nan for o in outs])),
                    "eval_images_per_s": float(np.median([o["eval_images_per_s"] for o in outs])),

@@ -192,3 +192,12 @@ def test_unreachable_scheduler_says_what_to_do(isolated):
     jobs, paths = isolated
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(ValueError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'.*dask scheduler"):
         runner.run_on_dask(jobs("xu", "cnn"), paths, "tcp://127.0.0.1:9")
+
+
+def test_wall_time_of_a_resumed_run_counts_the_earlier_attempts(tmp_path):
+    assert runner.earlier_attempts_s(tmp_path / "never-started") == 0.0
+    for fold, secs in (("fold0", [1.5, 2.0]), ("fold1", [3.0])):
+        (tmp_path / fold).mkdir()
+        (tmp_path / fold / "epochs.jsonl").write_text("".join(json.dumps({"epoch": i + 1, "seconds": s}) + "\n"
+                                                              for i, s in enumerate(secs)))
+    assert runner.earlier_attempts_s(tmp_path) == pytest.approx(6.5)
