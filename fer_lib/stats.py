@@ -17,8 +17,10 @@ VERDICT_RULE = (
     "A claimed value is *reproduced* when it lies inside our 95 % confidence interval widened by "
     f"±{TOLERANCE * 100:.0f} points; *not reproduced* when it lies outside it; *inconclusive* when the "
     "interval is wider than 10 points or the run does not follow the paper's protocol (smoke profile). "
-    "A claimed difference 'A better than B' is reproduced when the 95 % interval of A−B lies above 0, "
-    f"not reproduced when it lies below +{TOLERANCE * 50:.0f} point, inconclusive otherwise; 'A similar "
+    "A claimed difference 'A better than B' is reproduced when the 95 % interval of A−B lies entirely "
+    f"above 0; otherwise it is not reproduced when the interval's upper end is below +{TOLERANCE * 50:.0f} "
+    "point (B is at least as good, or A better by a negligible margin), and inconclusive when the interval "
+    "reaches above that; 'A similar "
     f"to B' is reproduced when the interval lies inside ±{TOLERANCE * 100:.0f} points. A claimed "
     "significance (p < α) is reproduced when our McNemar p is below α with the claimed direction."
 )

@@ -110,8 +110,10 @@ RULES: dict[str, str] = {
     "sized comparison": ("A comparison or interaction claim with a size (\"4–6 % lower\", \"+7.3 points\") "
                          "is *reproduced* only when the claimed gap (or some part of the claimed range) lies "
                          "inside our 95 % interval of the difference and the direction holds; *not "
-                         "reproduced* when the claimed gap lies outside the interval. Claims without a size "
-                         "are judged on their direction only."),
+                         "reproduced* when the claimed gap lies outside the interval. Unlike a single value, "
+                         "a gap gets no ±2-point tolerance: both runs share our test images and pipeline, so "
+                         "the differences of test set and preprocessing that the tolerance absorbs cancel. "
+                         "Claims without a size are judged on their direction only."),
     "run failed": ("A run that failed — it predicts one class only, its accuracy is at or below the share of "
                    "the test set's majority class, or its loss is NaN — gives no verdict: every claim "
                    "resting on it reads *run failed* and names the run."),
@@ -410,6 +412,17 @@ class _Row:
     failed: str = ""
 
 
+_METRIC_WORDS = {"n_test": "test images", "n_train": "train images", "params": "parameters",
+                 "seq_len": "sequence length", "auc": "AUC", "f1": "F1"}
+
+
+def metric_label(metric: str) -> str:
+    """A claim's metric in words: 'macro_f1' -> 'macro F1', 'auc:angry' -> 'AUC (angry)'."""
+    name, _, cls = metric.partition(":")
+    words = _METRIC_WORDS.get(name) or " ".join(_METRIC_WORDS.get(w, w) for w in name.split("_"))
+    return f"{words} ({cls})" if cls else words
+
+
 class _Evaluator:
     def __init__(self, results: Results, protocol: bool, claims: list[Claim]):
         self.results = results
@@ -539,15 +552,16 @@ class _Evaluator:
 
     def _what(self, c: Claim) -> str:
         short = lambda e: e.split("/", 1)[-1] if e else ""  # noqa: E731
+        metric = metric_label(c.metric) if c.metric else ""
         if c.kind in ("value", "ranking", "confusion", "robustness"):
-            return f"{c.metric or c.kind} of {short(c.experiment)}"
+            return f"{metric or c.kind} of {short(c.experiment)}"
         if c.kind in ("comparison", "significance"):
             rel = {"greater": ">", "similar": "≈"}.get(c.relation, "vs")
-            return f"{c.metric or 'McNemar'}: {short(c.a)} {rel} {short(c.b)}"
+            return f"{metric or 'McNemar'}: {short(c.a)} {rel} {short(c.b)}"
         if c.kind == "interaction":
-            return f"{c.metric}: ({short(c.a)} − {short(c.b)}) − ({short(c.c)} − {short(c.d)})"
+            return f"{metric}: ({short(c.a)} − {short(c.b)}) − ({short(c.c)} − {short(c.d)})"
         if c.kind == "anova":
-            return f"two-way ANOVA of {c.metric}: {' × '.join(c.factors)}"
+            return f"two-way ANOVA of {metric}: {' × '.join(c.factors)}"
         if c.kind == "training_curve":
             return f"overfitting onset of {short(c.experiment)}"
         return ""
@@ -900,6 +914,14 @@ def leakage(run: dict, leaked: Sequence[bool] | np.ndarray | None = None) -> dic
             "n_leaked": int(leaked.sum()), "share_leaked": float(leaked.mean())}
 
 
+class MissingRuns(ValueError):
+    """A measurement needs runs that ``profile`` has not finished (``missing``: their experiment ids)."""
+
+    def __init__(self, profile: str, missing: Sequence[str]):
+        self.missing = list(missing)
+        super().__init__(f"no {profile} results for {', '.join(self.missing)}; run them first (fer run)")
+
+
 def split_gap(profile: str, a: str = "emotionnet/ck_full-stratified", b: str = "emotionnet/ck_full",
               results: Results | None = None, metric: str = "accuracy") -> dict:
     """``metric`` of ``a`` minus that of ``b`` with its 95 % hierarchical-bootstrap interval
@@ -908,7 +930,7 @@ def split_gap(profile: str, a: str = "emotionnet/ck_full-stratified", b: str = "
     res = _results(profile, None, results)
     missing = [e for e in (a, b) if not res.get(e)]
     if missing:
-        raise ValueError(f"no {profile} results for {', '.join(missing)}; run them first (fer run)")
+        raise MissingRuns(profile, missing)
     ev = _Evaluator(res, True, [])
     d, ci, how = ev.difference([(1.0, a), (-1.0, b)], metric)
     return {"a": a, "b": b, "metric": metric, "a_value": ev.point(a, metric), "b_value": ev.point(b, metric),
