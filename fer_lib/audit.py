@@ -249,9 +249,6 @@ def leaked_test_images(pairs: pd.DataFrame, train: np.ndarray, test: np.ndarray)
     return np.array([t in leaked for t in np.asarray(test).tolist()], dtype=bool)
 
 
-#: The FER2013 test sets a paper can mean: one public half or both (the image release's test/ folder).
-
-
 def test_set_counts(paper_counts: dict[str, int], ds: fdata.FaceDataset) -> pd.DataFrame:
     """The paper's per-class test counts against each FER2013 test set of ``ds`` (one row per
     candidate: counts per class, total, summed absolute difference to the paper, exact match)."""

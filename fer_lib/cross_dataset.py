@@ -9,6 +9,8 @@ result (``cross_dataset``); the book reads them from there.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from fer_lib.config import FER2013_CLASSES, DataPaths
@@ -19,11 +21,15 @@ SHARED = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happ
           "surprise": "surprise"}
 
 
-def applies(spec: dict, class_names: tuple[str, ...], paths: DataPaths) -> bool:
-    """A seven-class FER2013 model on still images, with CK+48 on this machine."""
+def model_applies(spec: dict, class_names: Sequence[str]) -> bool:
+    """A seven-class FER2013 model on still images: one this test is made for."""
     return (spec.get("dataset", "fer2013") == "fer2013" and tuple(class_names) == FER2013_CLASSES
-            and spec.get("input", "gray01") in ("gray01", "rgb255", "volume01")
-            and paths.ckplus is not None and paths.ckplus.exists())
+            and spec.get("input", "gray01") in ("gray01", "rgb255", "volume01"))
+
+
+def applies(spec: dict, class_names: Sequence[str], paths: DataPaths) -> bool:
+    """:func:`model_applies`, with CK+48 on this machine."""
+    return model_applies(spec, class_names) and paths.ckplus is not None and paths.ckplus.exists()
 
 
 def ckplus_inputs(steps: tuple[str, ...], input_kind: str, paths: DataPaths) -> tuple[np.ndarray, np.ndarray]:

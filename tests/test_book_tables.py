@@ -115,3 +115,29 @@ def test_with_ci_puts_the_interval_beside_the_value():
     first = df.iloc[0]
     assert shown.iloc[0]["accuracy (95 % CI)"] == (f"{first['accuracy'] * 100:.1f} % "
                                                    f"[{first['ci_low'] * 100:.1f}, {first['ci_high'] * 100:.1f}]")
+
+
+def test_split_text_says_where_validation_comes_from():
+    from fer_lib.book import settings_text
+    from fer_lib.experiments import experiments_for
+    ref = settings_text.split(experiments_for("reference")[0].spec)  # selects on PublicTest
+    assert "validation = PublicTest" in ref and "stratified" not in ref
+    assert "stratified 10 % of Training" in settings_text.split(experiments_for("xu")[0].spec)
+
+
+def test_collapse_warning_names_collapsed_and_barely_trained_runs():
+    def run(seed, predicted):  # seven classes, test predictions spread over ``predicted`` of them
+        proba = np.eye(7)[[i % predicted for i in range(14)]]
+        return {"seed": seed, "class_names": list("abcdefg"), "test": {"proba": proba.tolist()}}
+    text = tables.collapse_warning({"p/one": [run(0, 1)], "p/three": [run(1, 3)], "p/four": [run(2, 4)]})
+    assert "**Collapsed runs:** p/one (seed 0)" in text
+    assert "p/three (seed 1: 3 of 7 classes)" in text and "p/four" not in text
+    assert tables.collapse_warning({"p/four": [run(0, 4)]}) == ""
+
+
+def test_summary_box_lists_the_headline_claims():
+    from fer_lib.book import summary
+    res = load_results("quick", "xu")
+    box = summary.summary_box("quick", "xu", verdicts.evaluate_claims("quick", "xu", res), res)
+    assert box.count("<li>") >= 2 and "xu-cnn-gt-rnnlstm" in box
+    assert "{" not in box  # no f-string left unformatted

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.book.format import _fmt
+from fer_lib.verdicts import metric_label
 
 #: Background colour per verdict word. Verdicts not named here (new ones, or an ``indicative:``
 #: prefix) get the colour of the first word they contain, else :data:`NEUTRAL`.
@@ -54,8 +55,8 @@ COLUMN_SCALES: dict[str, str] = {
 }
 #: Header text for the library's column names (the DataFrames keep theirs, for code and tests).
 HEADER_LABELS: dict[str, str] = {
-    "macro_f1": "macro F1", "macro_auc": "macro AUC", "epochs_run": "epochs", "n_train": "train images",
-    "n_test": "test images", "data_hash": "data hash", "wall_s": "wall time",
+    **{m: metric_label(m) for m in ("macro_f1", "macro_auc", "n_train", "n_test")},
+    "epochs_run": "epochs", "data_hash": "data hash", "wall_s": "wall time",
     "smallest/largest": "smallest / largest class",
 }
 _NUMERIC_TEXT = re.compile(r"^\s*(p\s*=\s*)?[+\-−]?\d[\d,.]*\s*(%|pts|s|points)?(\s*\[.*\])?\s*$")

@@ -191,7 +191,8 @@ def per_class_metric(runs: Mapping[str, dict | Sequence[dict]], metric: str = "r
                 if v.get(metric) is not None:
                     rows.append({"experiment": _short(label), "class": cls, metric: v[metric], "seed": r.get("seed")})
     df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * df["class"].nunique() * max(1, len(runs)) ** 0.5), 3.8))
+    width = 0.9 * (df["class"].nunique() if len(df) else 7) * max(1, len(runs)) ** 0.5
+    fig, ax = plt.subplots(figsize=(min(9.0, max(6.0, width)), 3.8))  # wider would be shrunk to the page
     if len(df):
         sns.barplot(df, x="class", y=metric, hue="experiment", errorbar=None, ax=ax, palette="tab10")
         if df.groupby(["experiment", "class"]).size().max() > 1:
@@ -200,7 +201,10 @@ def per_class_metric(runs: Mapping[str, dict | Sequence[dict]], metric: str = "r
     ax.set_ylim(0, 1)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=2)
+    if len(runs) > 3:  # beside the bars, not over them
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    else:
+        ax.legend(fontsize=8, ncols=2)
     ax.set_title(title or f"Per-class {metric} on the test set", fontsize=10)
     fig.tight_layout()
     return _done(fig)
@@ -272,24 +276,33 @@ def verdict_bars(counts: pd.DataFrame, title: str | None = None) -> Figure:
 # ----------------------------------------------------------------------------- other results
 
 def noise_robustness(table: pd.DataFrame, max_drop: float | None = 0.05, title: str | None = None) -> Figure:
-    """Test accuracy vs Gaussian-noise sigma (0 = clean) per experiment
-    and noise stage (:func:`fer_lib.book.tables.noise_table`, line style); the shaded band is ``max_drop`` below clean accuracy."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    """Change of test accuracy from clean (points) vs Gaussian-noise sigma, a line per experiment and
+    a panel per noise stage (:func:`fer_lib.book.tables.noise_table`); shaded: the drop the robustness
+    rule allows (``max_drop``). Plotting the change, not the accuracy, puts every model on one scale."""
     if not len(table):
+        fig, ax = plt.subplots(figsize=(5.5, 1.5))
         ax.text(0.5, 0.5, "no noise evaluation in these results", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
         return _done(fig)
     t = table.assign(experiment=table["experiment"].map(_short))
-    style = "stage" if "stage" in t and t["stage"].nunique() > 1 else None
-    sns.lineplot(t, x="sigma", y="accuracy", hue="experiment", style=style, marker="o", errorbar=("ci", 95), ax=ax)
-    if max_drop is not None:
-        for exp, g in t.groupby("experiment"):
-            clean = g.loc[g["sigma"] == 0, "accuracy"].mean()
-            ax.axhspan(clean - max_drop, clean, color="0.85", alpha=0.3, lw=0)
-    ax.set_xlabel("noise σ (inputs in [0, 1])")
-    ax.set_ylabel("test accuracy")
-    ax.grid(alpha=0.3)
-    ax.set_title(title or "Accuracy under additive Gaussian noise", fontsize=10)
+    clean = t[t["sigma"] == 0].groupby(["experiment", "stage", "seed"])["accuracy"].mean()
+    t["change"] = 100 * (t["accuracy"] - clean.reindex(pd.MultiIndex.from_frame(t[["experiment", "stage", "seed"]])).values)
+    stages = list(dict.fromkeys(t["stage"]))
+    order = list(dict.fromkeys(t["experiment"]))
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.6 * len(stages) + 1.9, 3.6), sharey=True, squeeze=False)
+    for k, (ax, stage) in enumerate(zip(axes[0], stages)):
+        if max_drop is not None:
+            ax.axhspan(-100 * max_drop, 0, color="#c7e9c0", alpha=0.6, lw=0,
+                       label=f"allowed drop ({100 * max_drop:.0f} points)")
+        sns.lineplot(t[t["stage"] == stage], x="sigma", y="change", hue="experiment", hue_order=order, marker="o",
+                     errorbar=("ci", 95), ax=ax, legend=k == len(stages) - 1)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_title(f"noise on the {stage}", fontsize=9)
+        ax.set_xlabel("noise σ (inputs in [0, 1])")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("change of test accuracy (points)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.suptitle(title or "Accuracy under additive Gaussian noise", fontsize=10)
     fig.tight_layout()
     return _done(fig)
 

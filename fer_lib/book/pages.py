@@ -39,7 +39,9 @@ import yaml
 from fer_lib import claims as fclaims
 from fer_lib import experiments as fexp
 from fer_lib import verdicts
+from fer_lib.book.display import verdict_text
 from fer_lib.book.format import minute
+from fer_lib.book.tables import book_evidence, paper_info
 from fer_lib.book.settings_text import ROWS
 from fer_lib.config import PROFILES, REPO, get_profile, project_dirs
 from fer_lib.results import git_commit, load_results
@@ -152,11 +154,11 @@ def write_protocols(out: Path, papers: dict[str, dict]) -> None:
     exps = {p: fexp.experiments_for(p) for p in papers}
     chapters = set(toc_notebooks())
 
-    def head(p: str, cfg: dict) -> str:
-        short = cfg["title"].split(" — ")[0].strip()
+    def head(p: str) -> str:
+        short = paper_info(p)["authors"]
         return f"{{doc}}`{short} </book/generated/{p}>`" if p in chapters else short
 
-    header = ["Setting"] + [head(p, cfg) for p, cfg in papers.items()]
+    header = ["Setting"] + [head(p) for p in papers]
     rows = [[label] + [_grouped(exps[p], fn) for p in papers] for label, fn in ROWS]
     rows.append(["Experiments"] + [", ".join(f"`{e.name}`" for e in exps[p]) for p in papers])
     rows.append(["Assumptions (details the paper leaves out)"] + [str(len(cfg.get("assumptions", [])))
@@ -196,14 +198,21 @@ def _zone(acc: float) -> str:
     return f"above the best published FER2013 results (ensembles, ≈ {100 * best:.0f} %)"
 
 
-def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: dict[str, list[dict]]) -> None:
+def _section_short(section: str) -> str:
+    """'4.4 Comparison and evaluation of result' -> '§4.4', 'Results and Evaluation, …' -> 'Results'."""
+    first = section.split()[0].rstrip(".,")
+    return f"§{first}" if first[:1].isdigit() else first
+
+
+def write_plausible(out: Path, profile: str, papers: dict[str, dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # after choosing the backend
 
     anchors_ = load_anchors()
     claims = fclaims.load_claims()
     specs = {e.id: e.spec for p in papers for e in fexp.experiments_for(p)}
-    evaluated = verdicts.evaluate_claims(profile, results=results, claims=claims).set_index("id")
+    shown, results, evaluated = book_evidence(profile)  # the scoreboard's runs and verdicts
+    evaluated = evaluated.set_index("id")
     rows, points, other = [], [], []
     for c in claims:
         if c.kind != "value" or c.metric != "accuracy":
@@ -217,15 +226,16 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
         m = None
         if results.get(c.experiment) and ev["reproduced"] is not None and not pd.isna(ev["reproduced"]):
             m = (float(ev["reproduced"]), (float(ev["ci_low"]), float(ev["ci_high"])))
+        other_profile = f" ({shown[c.paper]})" if shown.get(c.paper, profile) != profile else ""
         rows.append([c.paper, f"`{c.id}`", c.section, pct(c.value), _zone(c.value), f"`{c.experiment}`",
-                     "not run in this profile" if m is None else f"{pct(m[0])} [{pct(m[1][0])}, {pct(m[1][1])}]",
-                     ev["verdict"]])
+                     "not run yet" if m is None else f"{pct(m[0])} [{pct(m[1][0])}, {pct(m[1][1])}]{other_profile}",
+                     verdict_text(ev["verdict"], ev["indicative"])])
         points.append((c, m))
     refs = [c for c in claims if c.kind == "reference"]
     bare = [c for c in claims if c.kind == "comparison" and any((x or "").startswith("reference:") for x in (c.a, c.b))]
 
     text = md_table(["Paper", "Claim", "Section", "Claimed accuracy", "Where it falls",
-                     "Our experiment", f"Measured ({profile}), 95 % CI", "Verdict"], rows)
+                     "Our experiment", "Measured, 95 % CI", "Verdict"], rows)
     if other:
         text += ("\nNot on this scale (another data set or fewer classes): "
                  + "; ".join(f"`{c.id}` {pct(c.value)} on `{c.experiment}`"
@@ -253,14 +263,19 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
         else:
             ax.axvline(100 * lo, color=col, lw=2.5, label=label)
     ylabels = []
+    labelled = set()
     for i, (c, m) in enumerate(points):
         ax.plot(100 * c.value, i, "D", color="crimson", ms=7, label="claimed" if i == 0 else None)
         if m is not None:
             lo, hi = m[1]
+            prof = shown.get(c.paper, profile)
+            label = f"measured, {prof} profile" + ("" if prof == profile else " (indicative)")
             ax.errorbar(100 * m[0], i, xerr=None if np.isnan(lo) else [[100 * (m[0] - lo)], [100 * (hi - m[0])]],
-                        fmt="o", color="black", ms=5, capsize=3,
-                        label=f"measured ({profile})" if not any(p[1] for p in points[:i]) else None)
-        ylabels.append(f"{c.id}")
+                        fmt="o", color="black", mfc="black" if prof == profile else "white", ms=5, capsize=3,
+                        label=None if label in labelled else label)
+            labelled.add(label)
+        ylabels.append(f"{paper_info(c.paper)['authors']} {_section_short(c.section)}: "
+                       f"{c.experiment.split('/')[1]}")
     for j, c in enumerate(refs):
         y = len(points) + j
         ax.plot(100 * c.value, y, "s", color="grey", ms=5, label="quoted by Xu (literature table)" if j == 0 else None)
@@ -273,11 +288,10 @@ def write_plausible(out: Path, profile: str, papers: dict[str, dict], results: d
     allx += [100 * m[0] for _, m in points if m is not None]
     ax.set_xlim(min(allx) - 3, max(allx) + 3)
     ax.set_xlabel("FER2013 7-class test accuracy (%)")
-    ax.set_title(f"Claimed FER2013 accuracies against literature anchors (profile: {profile})", fontsize=10)
+    ax.set_title("Claimed and measured FER2013 accuracies against the literature", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
-    fig.tight_layout()
-    fig.savefig(out / "plausible_accuracy.png", dpi=110)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.6 / fig.get_figheight()), ncol=3)
+    fig.savefig(out / "plausible_accuracy.png", dpi=110, bbox_inches="tight")  # the legend below the axes
     plt.close(fig)
 
     anchors = md_table(["Anchor", "Accuracy", "Source"],
@@ -430,7 +444,7 @@ def write_all(profile: str, out: Path, nb_dir: Path) -> dict:
     notebooks = load_notebooks(nb_dir)
     write_profile(out, profile, nb_dir, commit, dirty, built)
     write_protocols(out, papers)
-    write_plausible(out, profile, papers, results)
+    write_plausible(out, profile, papers)
     write_profiles(out)
     write_timings(out, papers)
     write_notebook_status(out, profile, nb_dir, notebooks)

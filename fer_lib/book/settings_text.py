@@ -7,6 +7,8 @@ from fer_lib import preprocess
 
 def split(spec: dict) -> str:
     s = spec.get("split", {"kind": "official"})
+    if s["kind"] == "official" and s.get("validation") == "public":
+        return "official FER2013 Usage split: train on all of Training, validation = PublicTest"
     if s["kind"] == "official":
         return (f"official FER2013 Usage split, validation = stratified {100 * s.get('val_fraction', 0.1):g} % "
                 "of Training")

@@ -67,11 +67,12 @@ def summary_box(profile: str, paper: str, claims_df: pd.DataFrame, results: dict
         hard.append(f"{len(untestable)} claim(s) that no run can test (why: in the claims table)")
     collapsed = collapse_warning(results)
     if collapsed:
-        hard.append("runs that collapsed to one predicted class (see <em>Runs</em>)")
+        hard.append("runs that collapsed to one predicted class or predict few classes (see <em>Runs</em>)")
     return ('<div class="fer-summary">'
             f"<p class=\"fer-summary-title\">Replication summary: {html.escape(str(paper_info(paper)['title']))}</p>"
             f"<p><strong>Scope.</strong> {scope}</p>"
-            f"<p><strong>Headline claims.</strong></p><ul>{items or '<li>no testable headline claim</li>'}</ul>"
+            f"<p><strong>Headline claims</strong> ([Re] reproduced, [¬Re] not reproduced, as ReScience marks "
+            f"them).</p><ul>{items or '<li>no testable headline claim</li>'}</ul>"
             f"<p><strong>All claims.</strong> {tally}.</p>"
             f"<p><strong>What was hard.</strong> {'; '.join(hard)}.</p></div>")
 

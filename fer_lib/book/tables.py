@@ -74,7 +74,7 @@ def profile_banner(profile: str, results: Results | None = None, book_profile: s
         commits = sorted({(r.get("provenance") or {}).get("commit", "unknown")[:10] for r in rs})
         devices = sorted({(r.get("provenance") or {}).get("device", "unknown") for r in rs})
         details.append((f"`{prof}`: " if len(by_profile) > 1 else "")
-                       + f"{len(rs)} finished run(s) of {len({r['experiment'] for r in rs})} experiment(s); "
+                       + f"{len(rs)} finished run(s) shown here, of {len({r['experiment'] for r in rs})} experiment(s); "
                        f"commit(s) {', '.join(commits) or '–'}; device(s) {', '.join(devices) or '–'}.")
         if len(commits) > 1 and len({k.split("/")[0] for k in res}) == 1:  # one paper's comparison
             details[-1] += (f" **These runs name {len(commits)} commits**, so the code or configs may differ between "
@@ -150,7 +150,7 @@ def fallback_note(profile: str, shown: dict[str, str], results: Results) -> str:
     """The scoreboard's lines naming the papers shown from another profile than the book's, and
     those without any run to show."""
     def authors(paper: str) -> str:
-        return load_paper(paper)["title"].split(" — ")[0]
+        return paper_info(paper)["authors"]
 
     other = {p: prof for p, prof in shown.items() if prof != profile}
     none = [p for p in shown if not any(k.startswith(f"{p}/") for k in results)]
@@ -192,9 +192,11 @@ def provenance_table(profile: str, results: Results | None = None) -> pd.DataFra
 # ----------------------------------------------------------------------------- paper pages
 
 def paper_info(paper: str) -> dict:
-    """Title, protocol text and paper file of ``experiments/<paper>.yaml``."""
+    """Title, authors (the title before its " — "), protocol text and paper file of
+    ``experiments/<paper>.yaml``."""
     cfg = load_paper(paper)
-    return {"title": cfg.get("title", paper), "protocol": " ".join(str(cfg.get("protocol", "")).split()),
+    return {"title": cfg.get("title", paper), "authors": str(cfg.get("title", paper)).split(" — ")[0].strip(),
+            "protocol": " ".join(str(cfg.get("protocol", "")).split()),
             "paper_file": cfg.get("paper_file")}
 
 
@@ -276,14 +278,21 @@ def with_ci(df: pd.DataFrame, column: str = "accuracy") -> pd.DataFrame:
 
 
 def collapse_warning(results: Results) -> str:
-    """A markdown warning naming runs that predict one class only (empty when there are none)."""
-    bad = [f"{exp} (seed {r['seed']})" for exp, runs in sorted(results.items()) for r in runs
-           if predicted_classes(r) == 1]
-    if not bad:
-        return ""
-    return ("**Collapsed runs:** " + ", ".join(bad) + " predict a single class on the whole test set "
-            "(training diverged or learned nothing). Their numbers are reported as measured; read them "
-            "as a failure of that run, not as the model's capacity.")
+    """A markdown warning naming runs that predict one class only, and runs that predict at most half
+    of their classes (empty when there are none)."""
+    runs = [(exp, r, predicted_classes(r), len(r["class_names"])) for exp, rs in sorted(results.items()) for r in rs]
+    bad = [f"{exp} (seed {r['seed']})" for exp, r, k, _ in runs if k == 1]
+    few = [f"{exp} (seed {r['seed']}: {k} of {n} classes)" for exp, r, k, n in runs if 1 < k <= n // 2]
+    text = []
+    if bad:
+        text.append("**Collapsed runs:** " + ", ".join(bad) + " predict a single class on the whole test set "
+                    "(training diverged or learned nothing). Their numbers are reported as measured; read them "
+                    "as a failure of that run, not as the model's capacity.")
+    if few:
+        text.append("**Runs that predict only a few classes on the test set:** " + ", ".join(few) + ". Such a "
+                    "run is barely trained; a comparison against it says more about that run than about its "
+                    "architecture.")
+    return "\n\n".join(text)
 
 
 def predicted_classes(run: dict) -> int:
@@ -368,7 +377,8 @@ def anova_table(anova: pd.DataFrame) -> pd.DataFrame:
     return t.rename_axis("source").round({"sum of squares": 6, "F": 3})
 
 
-NOISE_STAGES = {"noise_robustness": "after preprocessing", "noise_robustness_raw": "raw image, before preprocessing"}
+NOISE_STAGES = {"noise_robustness": "model input (after preprocessing)",
+                "noise_robustness_raw": "raw image (before preprocessing)"}
 
 
 def noise_table(profile: str, paper: str = "emotionnet", results: Results | None = None) -> pd.DataFrame:
@@ -412,12 +422,15 @@ def cross_dataset_table(profile: str, results: Results | None = None) -> pd.Data
         if not cd:
             continue
         mean = {k: float(np.mean([c[k] for c in cd])) for k in ("fer2013_accuracy", "ckplus_accuracy", "drop")}
-        rows.append({"experiment": exp, "model": runs[0]["config"]["model"], "seeds": len(cd),
+        rows.append({"experiment": exp, "model": runs[0]["config"]["model"],
+                     "profile": runs[0].get("profile", profile), "seeds": len(cd),
                      "FER2013 test (6 classes)": _fmt(mean["fer2013_accuracy"], "fraction"),
                      "CK+48 (6 classes)": _fmt(mean["ckplus_accuracy"], "fraction"),
                      "drop": _fmt(mean["drop"], "fraction", diff=True), "CK+48 images": cd[0]["ckplus_images"]})
-    return pd.DataFrame(rows, columns=["experiment", "model", "seeds", "FER2013 test (6 classes)",
-                                       "CK+48 (6 classes)", "drop", "CK+48 images"])
+    df = pd.DataFrame(rows, columns=["experiment", "model", "profile", "seeds", "FER2013 test (6 classes)",
+                                     "CK+48 (6 classes)", "drop", "CK+48 images"])
+    df.attrs["common"] = ("profile", "seeds", "CK+48 images")
+    return df
 
 
 def reference_runs(profile: str, results: Results | None = None, exp: str = "reference/vgg") -> pd.DataFrame:
