@@ -197,7 +197,8 @@ def test_a_paper_book_shows_a_paper_without_paper_runs_from_its_quick_runs(tmp_p
     assert set(claims[claims["paper"] == "xu"]["verdict"]) <= {"missing", "not testable", "reference", "by construction"}
 
     banner = tables.profile_banner("paper", results) + tables.fallback_note("paper", shown, results)
-    assert "PAPER PROFILE" in banner and "`quick`: 2 finished run(s)" in banner
+    n_wasey = len(list((quick / "wasey").rglob("seed*.json")))
+    assert "PAPER PROFILE" in banner and f"`quick`: {n_wasey} finished run(s)" in banner
     assert "Not yet run at this profile:** Wasey (`quick`)." in banner
     assert "No run yet:** Bhardwaj & Singh, Lamichhane & Karn, Xu (" in banner
     page = tables.profile_banner("quick", load_results("quick", "wasey", tmp_path), book_profile="paper")
