@@ -36,7 +36,7 @@ from fer_lib.metrics import classification_report
 from fer_lib.models import from_config
 from fer_lib.preprocess import add_gaussian_noise
 from fer_lib.results import git_commit, package_versions, run_file
-from fer_lib.train import device_description, fit, predict, set_determinism
+from fer_lib.train import EPOCH_LOG, device_description, epoch_log, fit, predict, set_determinism
 from fer_lib.verdicts import versions
 
 
@@ -191,12 +191,8 @@ def earlier_attempts_s(work: Path) -> float:
     """Seconds of the epochs that earlier, interrupted attempts of a run trained (every line of its
     folds' epoch logs), so a resumed run's wall time counts them; their unfinished epoch and
     evaluation are not counted."""
-    total = 0.0
-    for log in sorted(Path(work).glob("*/epochs.jsonl")):
-        for line in log.read_text().splitlines():
-            if line.strip():
-                total += float(json.loads(line).get("seconds") or 0.0)
-    return total
+    return sum(float(r.get("seconds") or 0.0) for log in sorted(Path(work).glob(f"*/{EPOCH_LOG}"))
+               for r in epoch_log(log))
 
 
 def run_job(job: Job, paths: DataPaths, verbose: int = 2) -> Path:

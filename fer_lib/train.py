@@ -251,14 +251,20 @@ def _resume_state_callback(path: Path, stateful: dict):
     return ResumeState()
 
 
+#: The per-epoch log :func:`fit` appends to in its work folder (one JSON object per line).
+EPOCH_LOG = "epochs.jsonl"
+
+
+def epoch_log(path: Path) -> list[dict]:
+    """Every line of an epoch log, in order (an epoch resumed after an interruption appears twice)."""
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """History from the epoch log, last entry per epoch winning (a resumed epoch is logged again)."""
-    rows: dict[int, dict] = {}
-    if Path(path).exists():
-        for line in Path(path).read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[r["epoch"]] = r
+    rows = {r["epoch"]: r for r in epoch_log(path)}
     keys = sorted({k for r in rows.values() for k in r if k != "epoch"})
     ordered = [rows[e] for e in sorted(rows)]
     return {"epoch": [r["epoch"] for r in ordered], **{k: [r.get(k) for r in ordered] for k in keys}}
@@ -350,7 +356,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     model.compile(optimizer=make_optimizer(cfg.optimizer, lr), loss=make_loss(cfg.label_smoothing),
                   metrics=["accuracy"], steps_per_execution=1 if trainer == "device" else steps_per_execution)
     best = workdir / "best.weights.h5"
-    log = workdir / "epochs.jsonl"
+    log = workdir / EPOCH_LOG
     stateful = {"checkpoint": keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
                                                               save_weights_only=True)}
     if cfg.early_stopping_patience:
